@@ -1,0 +1,88 @@
+"""PostgreSQL 15+ as a local process from the machine's packages, data under the stack dir."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cadre.devstack.processes import StackError, as_unprivileged, spawn, stop_process, wait_for_port
+
+PG_USER = "cadre"
+SYSTEM_USER = "postgres"  # used when we are root: PostgreSQL will not run as root
+
+
+def find_pg_bin() -> Path:
+    explicit = os.environ.get("CADRE_PG_BIN")
+    candidates = [explicit] if explicit else []
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    which = shutil.which("pg_ctl")
+    if which:
+        candidates.append(str(Path(which).resolve().parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "postgres").exists() and (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    raise StackError("PostgreSQL server binaries not found: install them (Debian: "
+                     "apt-get install postgresql) or set CADRE_PG_BIN to the directory holding initdb")
+
+
+def _version_key(path: str) -> int:
+    try:
+        return int(Path(path).parent.name)
+    except ValueError:
+        return 0
+
+
+@dataclass
+class PostgresServer:
+    home: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "postgres.log"
+
+    def _own(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.home, SYSTEM_USER, SYSTEM_USER)
+            for path in self.home.rglob("*"):
+                shutil.chown(path, SYSTEM_USER, SYSTEM_USER)
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        bin_dir = find_pg_bin()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._own()
+        if not (self.data_dir / "PG_VERSION").exists():
+            result = subprocess.run(
+                as_unprivileged([str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", PG_USER,
+                                 "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"], SYSTEM_USER),
+                capture_output=True, text=True, check=False,
+            )
+            if result.returncode != 0:
+                raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}\n"
+                                 f"(when running as root, {self.home} must be reachable by the "
+                                 f"'{SYSTEM_USER}' user)")
+        self.process = spawn(
+            as_unprivileged([
+                str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.home}",
+                "-c", "max_connections=300", "-c", "shared_buffers=256MB",
+                "-c", "fsync=on", "-c", "synchronous_commit=on",
+                "-c", "log_min_messages=warning",
+            ], SYSTEM_USER),
+            self.log_file,
+        )
+        wait_for_port(self.port, timeout_s, self.process, self.log_file, what="PostgreSQL")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None

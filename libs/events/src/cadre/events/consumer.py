@@ -1,0 +1,227 @@
+"""The idempotent consumer helper (DESIGN section 5).
+
+Each batch is applied in one database transaction together with its dedup records, so a
+redelivered event is a no-op and a crash mid-batch leaves either all or none of it applied.
+Records are applied in partition order. A record that keeps failing is retried
+`max_attempts` times, then sent to `<topic>.dlq` with error headers and recorded as
+dead-lettered, so the partition moves on. Infrastructure failures (the database is
+unreachable) are not the record's fault: those are retried without limit and never
+dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cadre.events.catalogue import AnyEvent
+from cadre.events.logging import get_logger
+from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
+from cadre.events.relay import Backoff
+from cadre.events.tables import processed_events
+from cadre.events.topics import dlq_topic
+from cadre.events.wire import MalformedMessage, decode, header_map
+
+log = get_logger(__name__)
+
+ApplyFn = Callable[[AsyncSession, AnyEvent, "InboundRecord"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def from_consumer_record(cls, record: Any) -> InboundRecord:
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=tuple(record.headers or ()),
+        )
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+class DeadLetterPublisher(Protocol):
+    async def __call__(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None: ...
+
+
+@dataclass
+class _Decoded:
+    record: InboundRecord
+    event: AnyEvent | None
+    error: Exception | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        return str(self.event.id) if self.event is not None else self.record.position
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """Errors that say the database is unreachable, not that the event is bad."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@dataclass
+class IdempotentConsumer:
+    name: str
+    sessions: async_sessionmaker[AsyncSession]
+    apply: ApplyFn
+    dead_letter: DeadLetterPublisher
+    max_attempts: int = 3
+    retry_delay_s: float = 0.05
+    stats: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0, "dead_lettered": 0})
+
+    async def handle_batch(self, records: Sequence[InboundRecord]) -> None:
+        """Apply a batch exactly once in effect; returns only when every record is settled."""
+        started = time.perf_counter()
+        decoded = [self._decode(record) for record in records]
+        good = [item for item in decoded if item.event is not None]
+        if good and not await self._try_batch(good):
+            for item in good:  # something in the batch is bad: isolate it record by record
+                await self._handle_one(item)
+        for item in decoded:
+            if item.event is None:
+                await self._dead_letter(item, item.error or MalformedMessage("undecodable"), attempts=1)
+        CONSUMER_BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+
+    def _decode(self, record: InboundRecord) -> _Decoded:
+        try:
+            return _Decoded(record, decode(record.headers, record.value))
+        except MalformedMessage as exc:
+            return _Decoded(record, None, exc)
+
+    async def _claim(self, session: AsyncSession, items: Sequence[_Decoded], outcome: str) -> set[str]:
+        """Insert dedup records; returns the keys that were new (the ones to apply)."""
+        rows = [
+            {
+                "consumer": self.name,
+                "dedup_key": item.dedup_key,
+                "topic": item.record.topic,
+                "partition": item.record.partition,
+                "offset": item.record.offset,
+                "outcome": outcome,
+            }
+            for item in items
+        ]
+        statement = (
+            insert(processed_events)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(processed_events.c.dedup_key)
+        )
+        return set((await session.execute(statement)).scalars())
+
+    async def _apply_items(self, items: Sequence[_Decoded]) -> None:
+        async with self.sessions() as session, session.begin():
+            fresh = await self._claim(session, items, "applied")
+            seen: set[str] = set()
+            for item in items:
+                key = item.dedup_key
+                if key not in fresh or key in seen:
+                    self.stats["duplicate"] += 1
+                    CONSUMER_APPLIED.labels(self.name, "duplicate").inc()
+                    continue
+                seen.add(key)
+                assert item.event is not None
+                await self.apply(session, item.event, item.record)
+        applied = len(seen)
+        self.stats["applied"] += applied
+        CONSUMER_APPLIED.labels(self.name, "applied").inc(applied)
+
+    async def _try_batch(self, items: Sequence[_Decoded]) -> bool:
+        backoff = Backoff(maximum_s=10.0)
+        while True:
+            try:
+                await self._apply_items(items)
+                return True
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    if len(items) > 1:
+                        return False
+                    raise
+                delay = backoff.next()
+                log.warning("consumer cannot reach its database, retrying",
+                            consumer=self.name, error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+
+    async def _handle_one(self, item: _Decoded) -> None:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                if await self._try_batch([item]):
+                    return
+            except Exception as exc:
+                event_id = item.dedup_key
+                log.warning("event failed", consumer=self.name, event_id=event_id,
+                            attempt=attempts, error=repr(exc))
+                if attempts >= self.max_attempts:
+                    await self._dead_letter(item, exc, attempts)
+                    return
+                await asyncio.sleep(self.retry_delay_s * attempts)
+
+    async def _dead_letter(self, item: _Decoded, error: Exception, attempts: int) -> None:
+        record = item.record
+        headers = list(record.headers) + [
+            ("dlq_error", str(error)[:4000].encode()),
+            ("dlq_error_type", type(error).__name__.encode()),
+            ("dlq_traceback", "".join(traceback.format_exception(error))[-4000:].encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        # Publish first, then record: a crash in between re-sends to the DLQ (at least once)
+        # rather than losing the poison record.
+        await self.dead_letter(dlq_topic(record.topic), record.key, record.value, headers)
+        backoff = Backoff(maximum_s=10.0)
+        while True:
+            try:
+                async with self.sessions() as session, session.begin():
+                    await self._claim(session, [item], "dead_lettered")
+                break
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                await asyncio.sleep(backoff.next())
+        self.stats["dead_lettered"] += 1
+        CONSUMER_APPLIED.labels(self.name, "dead_lettered").inc()
+        log.error("event dead-lettered", consumer=self.name, event_id=item.dedup_key,
+                  tenant=header_map(record.headers).get("ce_tenant"),
+                  dlq=dlq_topic(record.topic), error=str(error))
+
+
+async def already_processed(session: AsyncSession, consumer: str, dedup_key: str) -> bool:
+    result = await session.execute(
+        sa.select(processed_events.c.outcome).where(
+            processed_events.c.consumer == consumer, processed_events.c.dedup_key == dedup_key
+        )
+    )
+    return result.scalar_one_or_none() is not None

@@ -1,0 +1,46 @@
+"""Database engines and Alembic migrations, the same way in every service."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The SQLAlchemy URL as a plain libpq DSN, for asyncpg's LISTEN connection."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def alembic_config(service_migrations: str, database_url: str) -> Config:
+    """Config for one service: the shared env and spine revisions plus the service's own."""
+    shared = files("cadre.events.alembic")
+    config = Config()
+    config.set_main_option("script_location", str(shared))
+    config.set_main_option(
+        "version_locations", f"{shared / 'spine_versions'} {files(service_migrations)}"
+    )
+    config.set_main_option("path_separator", "space")
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def migrate(service_migrations: str, database_url: str) -> None:
+    """Upgrade the database to every head: the spine's and the service's."""
+    command.upgrade(alembic_config(service_migrations, database_url), "heads")
+
+
+async def migrate_async(service_migrations: str, database_url: str) -> None:
+    # Alembic's env runs its own event loop, so keep it off the caller's.
+    await asyncio.to_thread(migrate, service_migrations, database_url)

@@ -1,0 +1,54 @@
+"""Wires an `IdempotentConsumer` into a FastStream Kafka broker: a batch subscriber whose
+offsets are committed only after the batch is settled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from cadre.events.consumer import DeadLetterPublisher, IdempotentConsumer, InboundRecord
+
+
+def broker_dead_letter(broker: KafkaBroker) -> DeadLetterPublisher:
+    async def publish(
+        topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        await broker.publish(
+            value or b"",
+            topic=topic,
+            key=key,
+            headers={name: raw.decode("utf-8", errors="replace") for name, raw in headers},
+        )
+
+    return publish
+
+
+def subscribe_idempotent(
+    broker: KafkaBroker,
+    consumer: IdempotentConsumer,
+    *topics: str,
+    group_id: str,
+    max_records: int = 500,
+    auto_offset_reset: str = "earliest",
+) -> Any:
+    """Register `consumer` for `topics` on `broker`; returns the FastStream subscriber."""
+    subscriber = broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=100,
+        auto_offset_reset=auto_offset_reset,  # type: ignore[arg-type]
+        ack_policy=AckPolicy.ACK,
+    )
+
+    @subscriber
+    async def handle(_: Any, message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = raw if isinstance(raw, tuple) else (raw,)
+        await consumer.handle_batch([InboundRecord.from_consumer_record(r) for r in records])
+
+    return subscriber

@@ -1,0 +1,159 @@
+"""The `Idempotency-Key` middleware: a repeated request gets the first answer back.
+
+The first request with a key claims it in PostgreSQL before it runs; the answer is stored
+when it completes. A repeat with the same body replays the stored answer (with an
+`Idempotent-Replayed: true` header) and runs nothing. The same key with a different body is
+a client error (422); a repeat while the first is still running gets 409. Answers of 5xx
+release the key so the client may retry. Keys are scoped to the caller's credentials and
+the method and path, and expire after a configurable time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cadre.events.problems import PROBLEM_MEDIA_TYPE, problem_body
+from cadre.events.tables import idempotency_keys
+
+HEADER = b"idempotency-key"
+MAX_KEY_LENGTH = 255
+_UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_REPLAYED_HEADERS = {"content-type", "location", "etag"}
+
+
+class IdempotencyMiddleware:
+    def __init__(
+        self, app: ASGIApp, sessions: async_sessionmaker[AsyncSession], ttl: timedelta = timedelta(hours=24)
+    ) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.ttl = ttl
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _UNSAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_key = headers.get(HEADER)
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1").strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            await _send_problem(send, 400, "bad-idempotency-key",
+                                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
+            return
+
+        body = await _read_body(receive)
+        credentials = headers.get(b"authorization", b"")
+        scope_id = hashlib.sha256(
+            credentials + b"\n" + scope["method"].encode() + b" " + scope["path"].encode()
+        ).hexdigest()
+        request_hash = hashlib.sha256(scope.get("query_string", b"") + b"\n" + body).hexdigest()
+
+        stored = await self._claim(scope_id, key, request_hash)
+        if stored is not None:
+            if stored.request_hash != request_hash:
+                await _send_problem(send, 422, "idempotency-key-reused",
+                                    "This Idempotency-Key was used with a different request body.")
+            elif stored.status_code is None:
+                await _send_problem(send, 409, "idempotency-key-in-progress",
+                                    "A request with this Idempotency-Key is still being processed.")
+            else:
+                replay_headers = [(n.encode(), v.encode()) for n, v in stored.response_headers or []]
+                replay_headers.append((b"idempotent-replayed", b"true"))
+                await send({"type": "http.response.start", "status": stored.status_code,
+                            "headers": replay_headers})
+                await send({"type": "http.response.body", "body": stored.response_body or b""})
+            return
+
+        status = 500
+        response_headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+
+        async def replay_receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.decode("latin-1").lower() in _REPLAYED_HEADERS:
+                        response_headers.append((name.decode("latin-1"), value.decode("latin-1")))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture_send)
+        finally:
+            await self._complete(scope_id, key, status, response_headers, b"".join(chunks))
+
+    async def _claim(self, scope_id: str, key: str, request_hash: str) -> sa.Row[tuple[str, int | None, list[list[str]] | None, bytes | None]] | None:
+        now = datetime.now(UTC)
+        async with self.sessions() as session, session.begin():
+            # An expired key is forgotten so it can be used afresh.
+            await session.execute(
+                sa.delete(idempotency_keys).where(
+                    idempotency_keys.c.scope == scope_id, idempotency_keys.c.key == key,
+                    idempotency_keys.c.created_at < now - self.ttl,
+                )
+            )
+            inserted = await session.execute(
+                insert(idempotency_keys)
+                .values(scope=scope_id, key=key, request_hash=request_hash)
+                .on_conflict_do_nothing()
+                .returning(idempotency_keys.c.key)
+            )
+            if inserted.scalar_one_or_none() is not None:
+                return None
+            existing = await session.execute(
+                sa.select(
+                    idempotency_keys.c.request_hash, idempotency_keys.c.status_code,
+                    idempotency_keys.c.response_headers, idempotency_keys.c.response_body,
+                ).where(idempotency_keys.c.scope == scope_id, idempotency_keys.c.key == key)
+            )
+            return existing.one()
+
+    async def _complete(
+        self, scope_id: str, key: str, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        where = (idempotency_keys.c.scope == scope_id, idempotency_keys.c.key == key)
+        async with self.sessions() as session, session.begin():
+            if status >= 500:
+                await session.execute(sa.delete(idempotency_keys).where(*where))
+            else:
+                await session.execute(
+                    sa.update(idempotency_keys).where(*where).values(
+                        status_code=status, response_headers=[list(h) for h in headers],
+                        response_body=body, completed_at=datetime.now(UTC),
+                    )
+                )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send_problem(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps(problem_body(status, code, detail)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,225 @@
+"""The one way a service process is assembled: settings, logging, database, relay,
+subscribers and the FastAPI app with the shared HTTP conventions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cadre.events.db import create_engine, migrate, session_factory
+from cadre.events.idempotency import IdempotencyMiddleware
+from cadre.events.logging import configure_logging, get_logger
+from cadre.events.metrics import HTTP_REQUESTS
+from cadre.events.problems import install_problem_handlers
+from cadre.events.relay import OutboxRelay
+from cadre.events.settings import ServiceSettings
+
+log = get_logger(__name__)
+CORRELATION_HEADER = "x-correlation-id"
+
+
+@dataclass
+class ServiceRuntime:
+    """Connections a service holds for its lifetime; handlers reach it via `app.state.runtime`."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    broker: KafkaBroker
+    relay: OutboxRelay | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+SubscriberSetup = Callable[[ServiceRuntime], None]
+
+
+class CorrelationMiddleware:
+    """Takes or makes a correlation id, binds it to the logs and echoes it in the response."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = dict(scope["headers"]).get(CORRELATION_HEADER.encode())
+        correlation_id = raw.decode("latin-1")[:128] if raw else str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((CORRELATION_HEADER.encode(), correlation_id.encode()))
+                HTTP_REQUESTS.labels(self.service, scope["method"], str(message["status"])).inc()
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+            await self.app(scope, receive, send_with_id)
+
+
+async def _tcp_reachable(address: str, timeout_s: float = 2.0) -> None:
+    host, _, port = address.split(",")[0].rpartition(":")
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout=timeout_s)
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+    subscribers: SubscriberSetup | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.effective_database_url)
+        runtime = ServiceRuntime(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            redis=Redis.from_url(settings.redis_url, socket_timeout=5),
+            broker=KafkaBroker(settings.kafka_bootstrap, client_id=f"cadre-{settings.service_name}"),
+        )
+        app.state.runtime = runtime
+        app.state.sessions = runtime.sessions
+        if settings.relay_enabled:
+            runtime.relay = OutboxRelay(
+                service=settings.service_name,
+                database_url=settings.effective_database_url,
+                kafka_bootstrap=settings.kafka_bootstrap,
+                batch_size=settings.relay_batch_size,
+                poll_interval_s=settings.relay_poll_interval_s,
+            )
+            runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+        if subscribers is not None:
+            subscribers(runtime)
+            runtime.tasks.append(asyncio.create_task(_start_broker(runtime.broker), name="broker"))
+        log.info("service started", port=settings.http_port)
+        try:
+            yield
+        finally:
+            if runtime.relay is not None:
+                runtime.relay.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(runtime.broker.stop(), timeout=10)
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await runtime.redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    install_problem_handlers(app)
+
+    app.add_middleware(_LazyIdempotency, app_ref=app, ttl=timedelta(hours=settings.idempotency_ttl_hours))
+    app.add_middleware(CorrelationMiddleware, service=settings.service_name)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": settings.service_name}
+
+    @app.get("/readyz", tags=["operations"], summary="Dependencies are reachable",
+             responses={503: {"description": "A dependency is unreachable"}})
+    async def readyz() -> JSONResponse:
+        runtime: ServiceRuntime = app.state.runtime
+        checks: dict[str, Callable[[], Awaitable[Any]]] = {
+            "postgres": lambda: _check_postgres(runtime.engine),
+            "redis": lambda: asyncio.wait_for(runtime.redis.ping(), timeout=2),  # type: ignore[arg-type]
+            "kafka": lambda: _tcp_reachable(settings.kafka_bootstrap),
+        }
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"unreachable: {type(exc).__name__}"
+        ready = all(value == "ok" for value in results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not-ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router, prefix="/v1")
+    return app
+
+
+class _LazyIdempotency:
+    """Builds the idempotency middleware once the lifespan has opened the database."""
+
+    def __init__(self, app: ASGIApp, app_ref: FastAPI, ttl: timedelta) -> None:
+        self.app = app
+        self.app_ref = app_ref
+        self.ttl = ttl
+        self._inner: IdempotencyMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._inner is None:
+            self._inner = IdempotencyMiddleware(self.app, self.app_ref.state.sessions, self.ttl)
+        await self._inner(scope, receive, send)
+
+
+async def _check_postgres(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await asyncio.wait_for(connection.execute(sa.text("SELECT 1")), timeout=2)
+
+
+async def _start_broker(broker: KafkaBroker) -> None:
+    """Start subscribers, retrying while Kafka is not reachable yet."""
+    delay = 0.5
+    while True:
+        try:
+            await broker.start()
+            return
+        except Exception as exc:
+            log.warning("kafka not reachable yet, retrying", error=repr(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+def run_service(
+    settings: ServiceSettings, migrations_package: str, app_factory: Callable[[ServiceSettings], FastAPI]
+) -> None:
+    """The body of every service's console script: migrate, then serve."""
+    configure_logging(settings.service_name, settings.log_level)
+    log.info("migrating database", database=settings.effective_database_url.rsplit("/", 1)[-1])
+    migrate(migrations_package, settings.effective_database_url)
+    uvicorn.run(
+        app_factory(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,98 @@
+"""CloudEvents binary mode on Kafka: the attributes travel as `ce_*` headers, the value is
+the JSON of `data`, and the key is the subject so each cadre's events stay ordered."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cadre.events.catalogue import AnyEvent, parse_event
+from cadre.events.envelope import EventEnvelope
+from cadre.events.topics import topic_for_type
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+# Envelope field -> header. Extension attribute names are lowercase alphanumerics (CE spec).
+_ATTRIBUTE_HEADERS: dict[str, str] = {
+    "id": "ce_id",
+    "type": "ce_type",
+    "source": "ce_source",
+    "subject": "ce_subject",
+    "occurred_at": "ce_time",
+    "schema_version": "ce_schemaversion",
+    "tenant": "ce_tenant",
+    "unit_path": "ce_unitpath",
+    "recorded_at": "ce_recordedat",
+    "actor": "ce_actor",
+    "correlation_id": "ce_correlationid",
+    "causation_id": "ce_causationid",
+}
+_REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "ce_tenant")
+
+Headers = list[tuple[str, bytes]]
+
+
+class MalformedMessage(ValueError):
+    """A Kafka record that is not a valid event: it can never succeed, so it is dead-lettered."""
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+def encode(event: EventEnvelope) -> KafkaRecord:
+    attributes = event.model_dump(mode="json", exclude={"data"})
+    headers: Headers = [("ce_specversion", SPEC_VERSION.encode()), ("content-type", CONTENT_TYPE.encode())]
+    for field, header in _ATTRIBUTE_HEADERS.items():
+        value = attributes.get(field)
+        if value is not None:
+            headers.append((header, str(value).encode()))
+    value_bytes = event.data.model_dump_json().encode()
+    return KafkaRecord(
+        topic=topic_for_type(event.type),
+        key=event.subject.encode(),
+        value=value_bytes,
+        headers=headers,
+    )
+
+
+def header_map(headers: Any) -> dict[str, str]:
+    """Kafka headers (a sequence of (name, bytes)) as a dict of text; undecodable bytes are replaced."""
+    result: dict[str, str] = {}
+    for name, raw in headers or ():
+        if isinstance(raw, bytes | bytearray):
+            result[name] = bytes(raw).decode("utf-8", errors="replace")
+        elif raw is not None:
+            result[name] = str(raw)
+    return result
+
+
+def decode(headers: Any, value: bytes | None) -> AnyEvent:
+    """Rebuild and validate the envelope from a record, upcasting old schema versions."""
+    attributes = header_map(headers)
+    missing = [h for h in _REQUIRED_HEADERS if h not in attributes]
+    if missing:
+        raise MalformedMessage(f"missing CloudEvents headers: {', '.join(missing)}")
+    try:
+        data = json.loads(value) if value else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedMessage(f"value is not JSON: {exc}") from exc
+    envelope: dict[str, Any] = {"data": data}
+    for field, header in _ATTRIBUTE_HEADERS.items():
+        if header in attributes:
+            envelope[field] = attributes[header]
+    if "schema_version" in envelope:
+        try:
+            envelope["schema_version"] = int(envelope["schema_version"])
+        except ValueError as exc:
+            raise MalformedMessage(f"bad ce_schemaversion: {exc}") from exc
+    try:
+        return parse_event(envelope)
+    except (ValueError, LookupError) as exc:
+        raise MalformedMessage(str(exc)) from exc

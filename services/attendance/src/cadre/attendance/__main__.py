@@ -1,0 +1,3 @@
+from cadre.attendance.entrypoints.main import run
+
+run()

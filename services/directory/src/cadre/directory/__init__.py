@@ -1,0 +1,1 @@
+"""The directory service: Org unit tree, people, roles, geofences, workday calendars, credentials and token signing keys."""

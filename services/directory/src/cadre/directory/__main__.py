@@ -1,0 +1,3 @@
+from cadre.directory.entrypoints.main import run
+
+run()

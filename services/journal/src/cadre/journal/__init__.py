@@ -1,0 +1,1 @@
+"""The journal service: Work journal entries and attachments, leader reactions, peer endorsements, tasks and study."""

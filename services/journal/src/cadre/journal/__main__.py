@@ -1,0 +1,3 @@
+from cadre.journal.entrypoints.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""Alembic revisions of the journal database. The first one builds on `spine_0001`."""

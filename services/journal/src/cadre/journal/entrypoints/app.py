@@ -1,0 +1,13 @@
+from fastapi import FastAPI
+
+from cadre.journal import __doc__ as service_doc
+from cadre.journal.settings import JournalSettings
+from cadre.events.service import create_service_app
+
+
+def create_app(settings: JournalSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings or JournalSettings(),
+        title="cadre journal",
+        description=service_doc or "",
+    )

@@ -1,0 +1,1 @@
+"""The notify service: Inbox, live stream, webhooks, email and scheduled reminders."""

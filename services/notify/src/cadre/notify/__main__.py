@@ -1,0 +1,3 @@
+from cadre.notify.entrypoints.main import run
+
+run()

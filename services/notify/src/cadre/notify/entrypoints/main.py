@@ -1,0 +1,13 @@
+from cadre.notify.entrypoints.app import create_app
+from cadre.notify.settings import NotifySettings
+from cadre.events.service import run_service
+
+MIGRATIONS = "cadre.notify.adapters.migrations"
+
+
+def run() -> None:
+    run_service(NotifySettings(), MIGRATIONS, create_app)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    run()

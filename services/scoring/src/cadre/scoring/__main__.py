@@ -1,0 +1,3 @@
+from cadre.scoring.entrypoints.main import run
+
+run()
