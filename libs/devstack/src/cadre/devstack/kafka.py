@@ -125,7 +125,8 @@ class KafkaServer:
                 cluster_id.write_text(_kraft_cluster_id())
             result = subprocess.run(
                 self._java(libs, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                           "-t", cluster_id.read_text().strip(), "-c", str(config)),
+                           # `=` form: a generated id may begin with "-".
+                           f"--cluster-id={cluster_id.read_text().strip()}", "-c", str(config)),
                 capture_output=True, text=True, check=False,
             )
             if result.returncode != 0:

@@ -1,0 +1,88 @@
+"""Test support for suites that run against the real servers: a projection table that
+counts how often each event was applied (so a double apply is visible), and polling helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from cadre.events.catalogue import AnyEvent
+from cadre.events.consumer import InboundRecord
+from cadre.events.wire import header_map
+
+PROJECTION_DDL = """
+CREATE TABLE IF NOT EXISTS test_projection (
+    event_id uuid PRIMARY KEY,
+    event_type text NOT NULL,
+    tenant text NOT NULL,
+    subject text NOT NULL,
+    envelope jsonb NOT NULL,
+    headers jsonb NOT NULL,
+    applied_count int NOT NULL
+)
+"""
+
+
+@dataclass
+class Projection:
+    engine: AsyncEngine
+    fail_subjects: frozenset[str] = frozenset()
+    attempts_on_failures: int = 0
+
+    async def apply(self, session: AsyncSession, event: AnyEvent, record: InboundRecord) -> None:
+        if event.subject in self.fail_subjects:
+            self.attempts_on_failures += 1
+            raise ValueError(f"cannot project {event.subject}")
+        await session.execute(
+            sa.text(
+                "INSERT INTO test_projection VALUES (:id, :type, :tenant, :subject, "
+                "CAST(:envelope AS jsonb), CAST(:headers AS jsonb), 1) "
+                "ON CONFLICT (event_id) DO UPDATE SET applied_count = test_projection.applied_count + 1"
+            ),
+            {"id": event.id, "type": event.type, "tenant": event.tenant, "subject": event.subject,
+             "envelope": event.model_dump_json(), "headers": json.dumps(header_map(record.headers))},
+        )
+
+    async def count(self, tenant: str) -> int:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(
+                sa.text("SELECT count(*) FROM test_projection WHERE tenant = :t"), {"t": tenant})
+            return int(result.scalar_one())
+
+    async def applied_counts(self, tenant: str) -> dict[uuid.UUID, int]:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(
+                sa.text("SELECT event_id, applied_count FROM test_projection WHERE tenant = :t"), {"t": tenant})
+            return {row[0]: row[1] for row in result}
+
+    async def rows(self, tenant: str) -> list[sa.Row[tuple[object, ...]]]:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(
+                sa.text("SELECT envelope, headers FROM test_projection WHERE tenant = :t"), {"t": tenant})
+            return list(result)
+
+    async def create(self) -> Projection:
+        async with self.engine.begin() as connection:
+            await connection.execute(sa.text(PROJECTION_DDL))
+        return self
+
+
+def unique_tenant() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0,
+                     interval_s: float = 0.2, message: str = "condition") -> None:
+    """Poll `check` until it is true; fail with `message` after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {message}")
+        await asyncio.sleep(interval_s)
