@@ -1,0 +1,114 @@
+"""The Idempotency-Key middleware, backed by the real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cadre.events.idempotency import IdempotencyMiddleware
+from cadre.events.problems import install_problem_handlers
+from cadre.events.samples import sample_event
+from cadre.events.store import append
+from cadre.events.tables import event_store
+
+pytestmark = [pytest.mark.integration]
+
+
+class Missed(BaseModel):
+    subject: str
+
+
+@pytest_asyncio.fixture
+async def client(spine_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    install_problem_handlers(app)
+    calls = {"n": 0}
+
+    @app.post("/v1/missed", status_code=201)
+    async def record_missed(body: Missed, request: Request) -> dict[str, str]:
+        calls["n"] += 1
+        event = sample_event("journal.journal_missed", subject=body.subject)
+        async with spine_sessions() as session, session.begin():
+            await append(session, f"missed-{event.id}", 0, [event])
+        return {"event_id": str(event.id)}
+
+    @app.post("/v1/explode")
+    async def explode() -> None:
+        calls["n"] += 1
+        raise RuntimeError("boom")
+
+    app.add_middleware(IdempotencyMiddleware, sessions=spine_sessions)
+    app.state.calls = calls
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        yield http
+
+
+async def _events(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(sa.select(sa.func.count()).select_from(event_store)) or 0)
+
+
+async def test_a_repeated_request_returns_the_first_answer_and_appends_nothing(
+    client: httpx.AsyncClient, spine_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = {"Idempotency-Key": "checkin-42"}
+    first = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
+    again = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert await _events(spine_sessions) == 1
+
+
+async def test_the_same_key_with_a_different_body_is_422(
+    client: httpx.AsyncClient, spine_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = {"Idempotency-Key": "k-1"}
+    await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
+    reused = await client.post("/v1/missed", json={"subject": "c-2"}, headers=headers)
+    assert reused.status_code == 422
+    assert reused.headers["content-type"] == "application/problem+json"
+    assert reused.json()["code"] == "idempotency-key-reused"
+    assert await _events(spine_sessions) == 1
+
+
+async def test_without_a_key_every_request_runs(
+    client: httpx.AsyncClient, spine_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await client.post("/v1/missed", json={"subject": "c-1"})
+    await client.post("/v1/missed", json={"subject": "c-1"})
+    assert await _events(spine_sessions) == 2
+
+
+async def test_keys_are_scoped_to_the_caller(
+    client: httpx.AsyncClient, spine_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    for token in ("alice", "bob"):
+        response = await client.post("/v1/missed", json={"subject": "c-1"},
+                                     headers={"Idempotency-Key": "same", "Authorization": f"Bearer {token}"})
+        assert response.status_code == 201
+    assert await _events(spine_sessions) == 2
+
+
+async def test_a_server_error_releases_the_key_so_the_client_can_retry(client: httpx.AsyncClient) -> None:
+    headers = {"Idempotency-Key": "retry-me"}
+    first = await client.post("/v1/explode", headers=headers)
+    second = await client.post("/v1/explode", headers=headers)
+    assert first.status_code == second.status_code == 500
+    assert "idempotent-replayed" not in second.headers
+
+
+async def test_an_empty_or_oversized_key_is_a_400(client: httpx.AsyncClient) -> None:
+    for key in (" ", "x" * 300):
+        response = await client.post("/v1/missed", json={"subject": "c"}, headers={"Idempotency-Key": key})
+        assert response.status_code == 400
+        assert response.json()["code"] == "bad-idempotency-key"
