@@ -15,7 +15,7 @@ SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 # Envelope field -> header. Extension attribute names are lowercase alphanumerics (CE spec).
-_ATTRIBUTE_HEADERS: dict[str, str] = {
+ATTRIBUTE_HEADERS: dict[str, str] = {
     "id": "ce_id",
     "type": "ce_type",
     "source": "ce_source",
@@ -49,7 +49,7 @@ class KafkaRecord:
 def encode(event: EventEnvelope) -> KafkaRecord:
     attributes = event.model_dump(mode="json", exclude={"data"})
     headers: Headers = [("ce_specversion", SPEC_VERSION.encode()), ("content-type", CONTENT_TYPE.encode())]
-    for field, header in _ATTRIBUTE_HEADERS.items():
+    for field, header in ATTRIBUTE_HEADERS.items():
         value = attributes.get(field)
         if value is not None:
             headers.append((header, str(value).encode()))
@@ -84,7 +84,7 @@ def decode(headers: Any, value: bytes | None) -> AnyEvent:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedMessage(f"value is not JSON: {exc}") from exc
     envelope: dict[str, Any] = {"data": data}
-    for field, header in _ATTRIBUTE_HEADERS.items():
+    for field, header in ATTRIBUTE_HEADERS.items():
         if header in attributes:
             envelope[field] = attributes[header]
     if "schema_version" in envelope:
