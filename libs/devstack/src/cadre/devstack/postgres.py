@@ -44,21 +44,37 @@ class PostgresServer:
 
     @property
     def data_dir(self) -> Path:
-        return self.home / "data"
+        # Resolved: as root the home may be a link to a place the postgres user can reach.
+        return self.home.resolve() / "data"
 
     @property
     def log_file(self) -> Path:
-        return self.home / "postgres.log"
+        return self.home.resolve() / "postgres.log"
 
     def _own(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.home, SYSTEM_USER, SYSTEM_USER)
-            for path in self.home.rglob("*"):
-                shutil.chown(path, SYSTEM_USER, SYSTEM_USER)
+        """As root, hand the data to the `postgres` user, moving it somewhere that user can
+        reach when the stack dir sits below a private directory (for example /root)."""
+        if os.geteuid() != 0:
+            return
+        reachable = subprocess.run(["runuser", "-u", SYSTEM_USER, "--", "test", "-x", str(self.home)],
+                                   check=False).returncode == 0
+        if not reachable and not self.home.is_symlink():
+            import hashlib
+
+            digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+            elsewhere = Path("/var/tmp") / f"cadre-postgres-{digest}"
+            elsewhere.mkdir(parents=True, exist_ok=True)
+            self.home.rmdir()
+            self.home.symlink_to(elsewhere, target_is_directory=True)
+        target = self.home.resolve()
+        shutil.chown(target, SYSTEM_USER, SYSTEM_USER)
+        for path in target.rglob("*"):
+            shutil.chown(path, SYSTEM_USER, SYSTEM_USER)
 
     def start(self, timeout_s: float = 60.0) -> None:
         bin_dir = find_pg_bin()
-        self.home.mkdir(parents=True, exist_ok=True)
+        if not self.home.is_symlink():
+            self.home.mkdir(parents=True, exist_ok=True)
         self._own()
         if not (self.data_dir / "PG_VERSION").exists():
             result = subprocess.run(
@@ -73,7 +89,7 @@ class PostgresServer:
         self.process = spawn(
             as_unprivileged([
                 str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.home}",
+                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.home.resolve()}",
                 "-c", "max_connections=300", "-c", "shared_buffers=256MB",
                 "-c", "fsync=on", "-c", "synchronous_commit=on",
                 "-c", "log_min_messages=warning",
