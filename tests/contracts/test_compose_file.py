@@ -47,7 +47,9 @@ def test_the_file_is_valid_compose(compose: dict[str, Any]) -> None:
         (lambda d: d["services"]["postgres"].update(ports=["not-a-port"]), "port"),
     ],
 )
-def test_the_validator_rejects_broken_files(compose: dict[str, Any], mutation: Any, problem: str) -> None:
+def test_the_validator_rejects_broken_files(
+    compose: dict[str, Any], mutation: Any, problem: str
+) -> None:
     broken = json.loads(json.dumps(compose))
     mutation(broken)
     with pytest.raises(ValueError, match=problem):
@@ -61,7 +63,9 @@ def test_every_dependency_is_a_defined_service(compose: dict[str, Any]) -> None:
             assert dependency in defined, f"{name} depends on undefined {dependency}"
 
 
-def test_infrastructure_uses_the_official_kafka_image_in_kraft_mode(compose: dict[str, Any]) -> None:
+def test_infrastructure_uses_the_official_kafka_image_in_kraft_mode(
+    compose: dict[str, Any],
+) -> None:
     kafka = compose["services"]["kafka"]
     assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", kafka["image"])
     assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -70,12 +74,15 @@ def test_infrastructure_uses_the_official_kafka_image_in_kraft_mode(compose: dic
     assert compose["services"]["redis"]["image"].startswith("redis:7")
 
 
-def test_the_init_job_creates_every_event_topic_with_infinite_retention(compose: dict[str, Any]) -> None:
+def test_the_init_job_creates_every_event_topic_with_infinite_retention(
+    compose: dict[str, Any],
+) -> None:
     script = " ".join(compose["services"]["kafka-init"]["command"])
     listed = re.search(r"for topic in (.*?); do", script)
     assert listed is not None
     assert set(listed.group(1).split()) == set(ALL_EVENT_TOPICS) | set(ALL_DLQ_TOPICS)
-    assert "retention.ms=-1" in script and "retention.bytes=-1" in script
+    assert "retention.ms=-1" in script
+    assert "retention.bytes=-1" in script
 
 
 def test_each_database_is_created_for_its_service() -> None:

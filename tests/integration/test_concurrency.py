@@ -22,9 +22,12 @@ pytestmark = [pytest.mark.integration]
 async def test_twenty_concurrent_appends_at_the_same_version_one_wins(
     spine_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    await append_in_transaction(spine_sessions, "leave-1", 0,
-                                [sample_event("attendance.leave_requested")])
-    contenders = [sample_event("attendance.leave_step_approved", actor=f"leader-{i}") for i in range(20)]
+    await append_in_transaction(
+        spine_sessions, "leave-1", 0, [sample_event("attendance.leave_requested")]
+    )
+    contenders = [
+        sample_event("attendance.leave_step_approved", actor=f"leader-{i}") for i in range(20)
+    ]
 
     results = await asyncio.gather(
         *(append_in_transaction(spine_sessions, "leave-1", 1, [event]) for event in contenders),
@@ -52,7 +55,9 @@ async def test_a_stale_expected_version_is_refused_before_writing(
 ) -> None:
     await append_in_transaction(spine_sessions, "s", 0, [sample_event("journal.journal_missed")])
     with pytest.raises(ConcurrencyError) as raised:
-        await append_in_transaction(spine_sessions, "s", 0, [sample_event("journal.journal_missed")])
+        await append_in_transaction(
+            spine_sessions, "s", 0, [sample_event("journal.journal_missed")]
+        )
     assert raised.value.actual_version == 1
 
 
@@ -69,15 +74,18 @@ async def test_the_http_layer_turns_a_conflict_into_409_problem_json(
     async def post_event(stream_id: str, body: AppendBody, request: Request) -> dict[str, int]:
         sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
         async with sessions() as session, session.begin():
-            version = await append(session, stream_id, body.expected_version,
-                                   [sample_event("journal.journal_missed")])
+            version = await append(
+                session, stream_id, body.expected_version, [sample_event("journal.journal_missed")]
+            )
         return {"version": version}
 
     app = FastAPI()
     app.state.sessions = spine_sessions
     install_problem_handlers(app)
     app.include_router(router, prefix="/v1")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         first = await client.post("/v1/streams/x/events", json={"expected_version": 0})
         stale = await client.post("/v1/streams/x/events", json={"expected_version": 0})
     assert first.status_code == 201

@@ -22,7 +22,10 @@ EVENTS = 1200
 
 
 async def test_consumer_killed_mid_batch_applies_every_event_once_after_restart(
-    spine_db: tuple[str, AsyncEngine], kafka_bootstrap: str, make_topic: TopicFactory, projection: Projection,
+    spine_db: tuple[str, AsyncEngine],
+    kafka_bootstrap: str,
+    make_topic: TopicFactory,
+    projection: Projection,
     tmp_path: Path,
 ) -> None:
     url, _ = spine_db
@@ -32,7 +35,9 @@ async def test_consumer_killed_mid_batch_applies_every_event_once_after_restart(
     await producer.start()
     try:
         for i in range(EVENTS):
-            record = encode(sample_event("journal.journal_missed", tenant=tenant, subject=f"c-{i % 50}"))
+            record = encode(
+                sample_event("journal.journal_missed", tenant=tenant, subject=f"c-{i % 50}")
+            )
             await producer.send(topic, key=record.key, value=record.value, headers=record.headers)
         await producer.flush()
     finally:
@@ -41,8 +46,11 @@ async def test_consumer_killed_mid_batch_applies_every_event_once_after_restart(
     command = [sys.executable, str(WORKER), url, kafka_bootstrap, topic, f"group-{topic}"]
     first = spawn(command, tmp_path / "worker-1.log")
     try:
-        await eventually(lambda: _at_least(projection, tenant, EVENTS // 4), timeout_s=60,
-                         message="the first worker to apply a quarter of the events")
+        await eventually(
+            lambda: _at_least(projection, tenant, EVENTS // 4),
+            timeout_s=60,
+            message="the first worker to apply a quarter of the events",
+        )
         kill_process(first)  # SIGKILL: no chance to commit offsets or finish the batch
         killed_at = await projection.count(tenant)
         assert killed_at < EVENTS, "the worker must be killed before it finished"
@@ -52,8 +60,11 @@ async def test_consumer_killed_mid_batch_applies_every_event_once_after_restart(
 
     second = spawn(command, tmp_path / "worker-2.log")
     try:
-        await eventually(lambda: _at_least(projection, tenant, EVENTS), timeout_s=120,
-                         message="the restarted worker to finish")
+        await eventually(
+            lambda: _at_least(projection, tenant, EVENTS),
+            timeout_s=120,
+            message="the restarted worker to finish",
+        )
     finally:
         stop_process(second)
 

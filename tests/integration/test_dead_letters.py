@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,7 +31,9 @@ async def test_poison_and_garbage_are_dead_lettered_and_later_messages_still_app
     tenant = unique_tenant()
     before = sample_event("journal.journal_missed", tenant=tenant, subject="c-1")
     poison = sample_event("journal.journal_missed", tenant=tenant, subject="poison")
-    after = [sample_event("journal.journal_missed", tenant=tenant, subject=f"c-{i}") for i in range(2, 6)]
+    after = [
+        sample_event("journal.journal_missed", tenant=tenant, subject=f"c-{i}") for i in range(2, 6)
+    ]
     projection.fail_subjects = frozenset({"poison"})
 
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
@@ -39,25 +41,43 @@ async def test_poison_and_garbage_are_dead_lettered_and_later_messages_still_app
     try:
         for event in [before, poison]:
             record = encode(event)
-            await producer.send_and_wait(topic, key=b"k", value=record.value, headers=record.headers)
-        await producer.send_and_wait(topic, key=b"k", value=b"\x00 not an event",
-                                     headers=[("ce_type", b"journal.journal_missed")])
+            await producer.send_and_wait(
+                topic, key=b"k", value=record.value, headers=record.headers
+            )
+        await producer.send_and_wait(
+            topic,
+            key=b"k",
+            value=b"\x00 not an event",
+            headers=[("ce_type", b"journal.journal_missed")],
+        )
         for event in after:
             record = encode(event)
-            await producer.send_and_wait(topic, key=b"k", value=record.value, headers=record.headers)
+            await producer.send_and_wait(
+                topic, key=b"k", value=record.value, headers=record.headers
+            )
     finally:
         await producer.stop()
 
     broker = KafkaBroker(kafka_bootstrap)
-    consumer = IdempotentConsumer(name=f"dlq-{uuid.uuid4().hex[:6]}", sessions=spine_sessions,
-                                  apply=projection.apply, dead_letter=broker_dead_letter(broker),
-                                  max_attempts=3, retry_delay_s=0.01)
+    consumer = IdempotentConsumer(
+        name=f"dlq-{uuid.uuid4().hex[:6]}",
+        sessions=spine_sessions,
+        apply=projection.apply,
+        dead_letter=broker_dead_letter(broker),
+        max_attempts=3,
+        retry_delay_s=0.01,
+    )
     subscribe_idempotent(broker, consumer, topic, group_id=consumer.name)
     await broker.start()
     try:
-        await eventually(lambda: _count(projection, tenant, 1 + len(after)), timeout_s=30,
-                         message="good events on both sides of the poison applied")
-        await eventually(lambda: _dead_lettered(consumer, 2), timeout_s=10, message="two dead letters")
+        await eventually(
+            lambda: _count(projection, tenant, 1 + len(after)),
+            timeout_s=30,
+            message="good events on both sides of the poison applied",
+        )
+        await eventually(
+            lambda: _dead_lettered(consumer, 2), timeout_s=10, message="two dead letters"
+        )
     finally:
         await broker.stop()
 
@@ -84,9 +104,15 @@ async def test_poison_and_garbage_are_dead_lettered_and_later_messages_still_app
     assert by_type["MalformedMessage"].value == b"\x00 not an event"
 
     async with spine_sessions() as session:
-        outcomes = dict((await session.execute(
-            sa.select(processed_events.c.dedup_key, processed_events.c.outcome)
-            .where(processed_events.c.consumer == consumer.name))).all())
+        outcomes = dict(
+            (
+                await session.execute(
+                    sa.select(processed_events.c.dedup_key, processed_events.c.outcome).where(
+                        processed_events.c.consumer == consumer.name
+                    )
+                )
+            ).all()
+        )
     assert outcomes[str(poison.id)] == "dead_lettered"
     assert outcomes[f"{topic}/0/2"] == "dead_lettered"
     assert outcomes[str(after[-1].id)] == "applied"
@@ -100,11 +126,18 @@ async def _dead_lettered(consumer: IdempotentConsumer, n: int) -> bool:
     return consumer.stats["dead_lettered"] == n
 
 
-async def _read_topic(bootstrap: str, topic: str, expected: int) -> list:  # type: ignore[type-arg]
-    reader = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                              group_id=None, enable_auto_commit=False)
+async def _read_topic(
+    bootstrap: str, topic: str, expected: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    reader = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+    )
     await reader.start()
-    records = []
+    records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         for _ in range(20):
             batch = await reader.getmany(timeout_ms=500)

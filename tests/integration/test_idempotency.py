@@ -26,7 +26,9 @@ class Missed(BaseModel):
 
 
 @pytest_asyncio.fixture
-async def client(spine_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_problem_handlers(app)
     calls = {"n": 0}
@@ -93,13 +95,18 @@ async def test_keys_are_scoped_to_the_caller(
     client: httpx.AsyncClient, spine_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     for token in ("alice", "bob"):
-        response = await client.post("/v1/missed", json={"subject": "c-1"},
-                                     headers={"Idempotency-Key": "same", "Authorization": f"Bearer {token}"})
+        response = await client.post(
+            "/v1/missed",
+            json={"subject": "c-1"},
+            headers={"Idempotency-Key": "same", "Authorization": f"Bearer {token}"},
+        )
         assert response.status_code == 201
     assert await _events(spine_sessions) == 2
 
 
-async def test_a_server_error_releases_the_key_so_the_client_can_retry(client: httpx.AsyncClient) -> None:
+async def test_a_server_error_releases_the_key_so_the_client_can_retry(
+    client: httpx.AsyncClient,
+) -> None:
     headers = {"Idempotency-Key": "retry-me"}
     first = await client.post("/v1/explode", headers=headers)
     second = await client.post("/v1/explode", headers=headers)
@@ -109,6 +116,8 @@ async def test_a_server_error_releases_the_key_so_the_client_can_retry(client: h
 
 async def test_an_empty_or_oversized_key_is_a_400(client: httpx.AsyncClient) -> None:
     for key in (" ", "x" * 300):
-        response = await client.post("/v1/missed", json={"subject": "c"}, headers={"Idempotency-Key": key})
+        response = await client.post(
+            "/v1/missed", json={"subject": "c"}, headers={"Idempotency-Key": key}
+        )
         assert response.status_code == 400
         assert response.json()["code"] == "bad-idempotency-key"

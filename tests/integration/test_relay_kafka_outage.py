@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,19 +44,25 @@ def _free_port_pair() -> tuple[int, int]:
 
 
 @pytest.fixture
-def own_kafka(tmp_path: Path) -> KafkaServer:
+def own_kafka(tmp_path: Path) -> Iterator[KafkaServer]:
     """A broker this test may kill: never the shared one."""
     port, controller = _free_port_pair()
     server = KafkaServer(tmp_path / "kafka", port, controller, heap="512m")
     server.start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
 async def _pending(sessions: async_sessionmaker[AsyncSession]) -> int:
     async with sessions() as session:
-        return int(await session.scalar(
-            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))) or 0)
+        return int(
+            await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(outbox)
+                .where(outbox.c.published_at.is_(None))
+            )
+            or 0
+        )
 
 
 async def test_kafka_sigkill_during_publishing_loses_nothing_and_applies_once(
@@ -67,8 +74,14 @@ async def test_kafka_sigkill_during_publishing_loses_nothing_and_applies_once(
     url, _ = spine_db
     await create_topics(own_kafka.bootstrap, ["attendance.events.v1"], partitions=3)
     tenant = unique_tenant()
-    relay = OutboxRelay(service="outage", database_url=url, kafka_bootstrap=own_kafka.bootstrap,
-                        batch_size=200, poll_interval_s=0.5, send_timeout_s=5)
+    relay = OutboxRelay(
+        service="outage",
+        database_url=url,
+        kafka_bootstrap=own_kafka.bootstrap,
+        batch_size=200,
+        poll_interval_s=0.5,
+        send_timeout_s=5,
+    )
     relay_task = asyncio.create_task(relay.run())
     appended: set[str] = set()
 
@@ -94,8 +107,11 @@ async def test_kafka_sigkill_during_publishing_loses_nothing_and_applies_once(
         own_kafka.start()
         for start in range(2 * third, TOTAL_STREAMS, PER_TRANSACTION):
             await append_batch(start)
-        await eventually(lambda: _none_pending(spine_sessions), timeout_s=120,
-                         message="outbox drained after Kafka restart")
+        await eventually(
+            lambda: _none_pending(spine_sessions),
+            timeout_s=120,
+            message="outbox drained after Kafka restart",
+        )
     finally:
         relay.stop()
         await relay_task
@@ -104,10 +120,11 @@ async def test_kafka_sigkill_during_publishing_loses_nothing_and_applies_once(
     delivered = {dict(r.headers)["ce_id"].decode() for r in records}
     assert delivered == appended, f"lost {len(appended - delivered)} events"
 
-    consumer = IdempotentConsumer(name="outage", sessions=spine_sessions, apply=projection.apply,
-                                  dead_letter=_no_dead_letters)
+    consumer = IdempotentConsumer(
+        name="outage", sessions=spine_sessions, apply=projection.apply, dead_letter=_no_dead_letters
+    )
     for chunk in range(0, len(records), 500):
-        await consumer.handle_batch(records[chunk:chunk + 500])
+        await consumer.handle_batch(records[chunk : chunk + 500])
     counts = await projection.applied_counts(tenant)
     assert len(counts) == TOTAL_STREAMS
     assert set(counts.values()) == {1}
@@ -123,13 +140,20 @@ async def _none_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
     return await _pending(sessions) == 0
 
 
-async def _no_dead_letters(*_: object) -> None:
+async def _no_dead_letters(
+    topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> None:
     raise AssertionError("nothing should be dead-lettered")
 
 
 async def _read_all(bootstrap: str, topic: str, at_least: int) -> list[InboundRecord]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     records: list[InboundRecord] = []
     try:

@@ -38,7 +38,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def services(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningService]]:
+def services(
+    infra: Infra, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, RunningService]]:
     logs = tmp_path_factory.mktemp("service-logs")
     admin = infra.pg_url("postgres", "postgresql")
     running: dict[str, RunningService] = {}
@@ -59,7 +61,9 @@ def services(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             processes.append(spawn([sys.executable, "-m", f"cadre.{name}"], log_file, env=env))
             running[name] = RunningService(name, f"http://127.0.0.1:{port}", database, log_file)
         for service, process in zip(running.values(), processes, strict=True):
-            wait_for_port(int(service.url.rsplit(":", 1)[1]), 60, process, service.log_file, service.name)
+            wait_for_port(
+                int(service.url.rsplit(":", 1)[1]), 60, process, service.log_file, service.name
+            )
         yield running
     finally:
         for process in processes:
@@ -69,7 +73,9 @@ def services(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_service_is_alive_ready_and_documented(services: dict[str, RunningService], name: str) -> None:
+def test_service_is_alive_ready_and_documented(
+    services: dict[str, RunningService], name: str
+) -> None:
     service = services[name]
     with httpx.Client(base_url=service.url, timeout=10) as http:
         assert http.get("/healthz").json() == {"status": "ok", "service": name}
@@ -96,8 +102,12 @@ def test_service_migrated_its_own_database(
         connection = await asyncpg.connect(infra.pg_url(services[name].database, "postgresql"))
         try:
             version = await connection.fetchval("SELECT version_num FROM alembic_version")
-            names = {r["tablename"] for r in await connection.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            names = {
+                r["tablename"]
+                for r in await connection.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
             return version, names
         finally:
             await connection.close()
@@ -113,10 +123,24 @@ def test_schemathesis_finds_no_server_error(
 ) -> None:
     service = services[name]
     result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{service.url}/openapi.json",
-         "--checks", "not_a_server_error", "--max-examples", "30", "--no-color",
-         "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{service.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "30",
+            "--no-color",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -27,23 +27,37 @@ async def test_appended_events_reach_the_projection_with_envelope_and_headers_in
     kafka_bootstrap: str,
     projection: Projection,
 ) -> None:
-    url, engine = spine_db
+    url, _ = spine_db
     tenant = unique_tenant()
     streams = {
         f"cadre-{i}": [
-            sample_event("attendance.checked_in", tenant=tenant, subject=f"cadre-{i}",
-                         unit_path=f"/gz/wangmo/unit{i % 3}", correlation_id=f"req-{i}"),
-            sample_event("attendance.day_closed", tenant=tenant, subject=f"cadre-{i}",
-                         unit_path=f"/gz/wangmo/unit{i % 3}"),
+            sample_event(
+                "attendance.checked_in",
+                tenant=tenant,
+                subject=f"cadre-{i}",
+                unit_path=f"/gz/wangmo/unit{i % 3}",
+                correlation_id=f"req-{i}",
+            ),
+            sample_event(
+                "attendance.day_closed",
+                tenant=tenant,
+                subject=f"cadre-{i}",
+                unit_path=f"/gz/wangmo/unit{i % 3}",
+            ),
         ]
         for i in range(10)
     }
-    relay = OutboxRelay(service="e2e", database_url=url, kafka_bootstrap=kafka_bootstrap,
-                        poll_interval_s=5.0)
+    relay = OutboxRelay(
+        service="e2e", database_url=url, kafka_bootstrap=kafka_bootstrap, poll_interval_s=5.0
+    )
     relay_task = asyncio.create_task(relay.run())
     broker = KafkaBroker(kafka_bootstrap)
-    consumer = IdempotentConsumer(name=f"e2e-{uuid.uuid4().hex[:6]}", sessions=spine_sessions,
-                                  apply=projection.apply, dead_letter=broker_dead_letter(broker))
+    consumer = IdempotentConsumer(
+        name=f"e2e-{uuid.uuid4().hex[:6]}",
+        sessions=spine_sessions,
+        apply=projection.apply,
+        dead_letter=broker_dead_letter(broker),
+    )
     subscribe_idempotent(broker, consumer, "attendance.events.v1", group_id=consumer.name)
     await broker.start()
     try:
@@ -53,8 +67,11 @@ async def test_appended_events_reach_the_projection_with_envelope_and_headers_in
         expected = {e.id: e for events in streams.values() for e in events}
 
         # The relay is woken by NOTIFY: with a 5 s poll fallback, fast delivery proves LISTEN works.
-        await eventually(lambda: _count_equals(projection, tenant, len(expected)), timeout_s=4.5,
-                         message="all events projected")
+        await eventually(
+            lambda: _count_equals(projection, tenant, len(expected)),
+            timeout_s=4.5,
+            message="all events projected",
+        )
 
         for envelope_json, headers in await projection.rows(tenant):
             original = expected[uuid.UUID(envelope_json["id"])]
@@ -69,8 +86,12 @@ async def test_appended_events_reach_the_projection_with_envelope_and_headers_in
         assert set((await projection.applied_counts(tenant)).values()) == {1}
 
         async with spine_sessions() as session:
-            assert [e.id for e in await read_stream(session, "cadre-3")] == [e.id for e in streams["cadre-3"]]
-            pending = await session.scalar(sa.select(sa.func.count()).where(outbox.c.published_at.is_(None)))
+            assert [e.id for e in await read_stream(session, "cadre-3")] == [
+                e.id for e in streams["cadre-3"]
+            ]
+            pending = await session.scalar(
+                sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
+            )
             assert pending == 0
     finally:
         await broker.stop()

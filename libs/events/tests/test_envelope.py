@@ -13,14 +13,40 @@ from cadre.events.envelope import new_event_id
 from cadre.events.samples import SAMPLE_DATA, all_samples, sample_event
 
 CATALOGUE = {
-    "directory": ["unit_created", "cadre_registered", "cadre_transferred", "cadre_deactivated",
-                  "role_granted", "role_revoked", "geofence_set"],
-    "attendance": ["device_bound", "device_unbound", "checked_in", "check_in_flagged",
-                   "leave_requested", "leave_step_approved", "leave_approved", "leave_rejected",
-                   "leave_cancelled", "day_closed"],
-    "journal": ["entry_posted", "entry_reacted", "reaction_retracted", "peer_endorsed",
-                "journal_missed", "task_assigned", "task_completed", "task_graded", "task_overdue",
-                "study_assigned", "study_completed"],
+    "directory": [
+        "unit_created",
+        "cadre_registered",
+        "cadre_transferred",
+        "cadre_deactivated",
+        "role_granted",
+        "role_revoked",
+        "geofence_set",
+    ],
+    "attendance": [
+        "device_bound",
+        "device_unbound",
+        "checked_in",
+        "check_in_flagged",
+        "leave_requested",
+        "leave_step_approved",
+        "leave_approved",
+        "leave_rejected",
+        "leave_cancelled",
+        "day_closed",
+    ],
+    "journal": [
+        "entry_posted",
+        "entry_reacted",
+        "reaction_retracted",
+        "peer_endorsed",
+        "journal_missed",
+        "task_assigned",
+        "task_completed",
+        "task_graded",
+        "task_overdue",
+        "study_assigned",
+        "study_completed",
+    ],
     "scoring": ["light_changed", "ranking_published", "contribution_voided"],
 }
 
@@ -82,7 +108,9 @@ def test_envelope_fields_are_validated(field: str, value: object) -> None:
 
 def test_reasons_are_required_where_the_rules_demand_them() -> None:
     with pytest.raises(ValidationError, match="reason"):
-        sample_event("journal.entry_reacted", data={**SAMPLE_DATA["journal.entry_reacted"], "reason": ""})
+        sample_event(
+            "journal.entry_reacted", data={**SAMPLE_DATA["journal.entry_reacted"], "reason": ""}
+        )
 
 
 def test_envelope_defaults() -> None:

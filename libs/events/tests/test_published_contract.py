@@ -16,7 +16,9 @@ DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def test_catalogue_page_is_up_to_date() -> None:
-    assert (DOCS / "events.md").read_text(encoding="utf-8") == render_catalogue(), "run `make schemas`"
+    assert (DOCS / "events.md").read_text(encoding="utf-8") == render_catalogue(), (
+        "run `make schemas`"
+    )
 
 
 def test_json_schemas_are_up_to_date() -> None:
@@ -24,7 +26,9 @@ def test_json_schemas_are_up_to_date() -> None:
     on_disk = {f"schemas/{p.name}" for p in (DOCS / "schemas").glob("*.json")}
     assert on_disk == set(rendered), "run `make schemas`"
     for relative, text in rendered.items():
-        assert (DOCS / relative).read_text(encoding="utf-8") == text, f"{relative} is stale: run `make schemas`"
+        assert (DOCS / relative).read_text(encoding="utf-8") == text, (
+            f"{relative} is stale: run `make schemas`"
+        )
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))

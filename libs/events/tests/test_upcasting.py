@@ -17,8 +17,11 @@ def _v1_envelope() -> dict[str, Any]:
     raw = sample_event("attendance.checked_in").model_dump(mode="json")
     raw["schema_version"] = 1
     raw["data"] = {
-        "check_in_id": "ci-old", "device_id": "dev-1", "mode": "normal",
-        "location": {"lat": 25.5, "lon": 106.1, "accuracy": 8.0}, "note": "synced from v1 app",
+        "check_in_id": "ci-old",
+        "device_id": "dev-1",
+        "mode": "normal",
+        "location": {"lat": 25.5, "lon": 106.1, "accuracy": 8.0},
+        "note": "synced from v1 app",
     }
     return raw
 

@@ -40,8 +40,12 @@ def test_record_layout() -> None:
 
 
 def test_topics_are_one_per_publishing_service_and_major_version() -> None:
-    assert ALL_EVENT_TOPICS == ("directory.events.v1", "attendance.events.v1",
-                                "journal.events.v1", "scoring.events.v1")
+    assert ALL_EVENT_TOPICS == (
+        "directory.events.v1",
+        "attendance.events.v1",
+        "journal.events.v1",
+        "scoring.events.v1",
+    )
     assert topic_for_type("scoring.light_changed") == "scoring.events.v1"
     assert dlq_topic("journal.events.v1") == "journal.events.v1.dlq"
     with pytest.raises(ValueError, match="publishes no events"):
@@ -57,7 +61,9 @@ def test_topics_are_one_per_publishing_service_and_major_version() -> None:
         ("valid", b'{"day": "not a date"}', "day"),
     ],
 )
-def test_broken_records_raise_malformed_message(headers: object, value: bytes, problem: str) -> None:
+def test_broken_records_raise_malformed_message(
+    headers: object, value: bytes, problem: str
+) -> None:
     if headers == "valid":
         headers = encode(sample_event("journal.journal_missed")).headers
     with pytest.raises(MalformedMessage, match=problem):

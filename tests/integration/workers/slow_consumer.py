@@ -28,8 +28,12 @@ async def main(database_url: str, bootstrap: str, topic: str, group: str) -> Non
         await asyncio.sleep(0.004)
 
     broker = KafkaBroker(bootstrap)
-    consumer = IdempotentConsumer(name=group, sessions=session_factory(engine), apply=slow_apply,
-                                  dead_letter=broker_dead_letter(broker))
+    consumer = IdempotentConsumer(
+        name=group,
+        sessions=session_factory(engine),
+        apply=slow_apply,
+        dead_letter=broker_dead_letter(broker),
+    )
     subscribe_idempotent(broker, consumer, topic, group_id=group, max_records=200)
     await broker.start()
     print("consuming", flush=True)

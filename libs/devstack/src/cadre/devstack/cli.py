@@ -1,8 +1,8 @@
 """`cadre-stack`: run the local platform on real servers.
 
-    cadre-stack up       everything, in the foreground, until Ctrl-C (what `make up` runs)
-    cadre-stack infra    only Kafka, PostgreSQL and Redis, in the foreground
-    cadre-stack status   what is listening on the stack's ports
+cadre-stack up       everything, in the foreground, until Ctrl-C (what `make up` runs)
+cadre-stack infra    only Kafka, PostgreSQL and Redis, in the foreground
+cadre-stack status   what is listening on the stack's ports
 """
 
 from __future__ import annotations
@@ -47,20 +47,29 @@ def up(
     chosen = [s.strip() for s in services.split(",") if s.strip()]
     unknown = sorted(set(chosen) - set(SERVICES))
     if unknown:
-        console.print(f"[red]unknown services:[/red] {', '.join(unknown)}; known: {', '.join(SERVICES)}")
+        console.print(
+            f"[red]unknown services:[/red] {', '.join(unknown)}; known: {', '.join(SERVICES)}"
+        )
         raise typer.Exit(2)
     infra = _start_infra()
     logs = stack_dir() / "logs"
     supervised = [
-        SupervisedService(name=s, command=service_command(s), port=ports.service_port(s),
-                          log_file=logs / f"{s}.log", env=service_env(s, ports.service_port(s)))
+        SupervisedService(
+            name=s,
+            command=service_command(s),
+            port=ports.service_port(s),
+            log_file=logs / f"{s}.log",
+            env=service_env(s, ports.service_port(s)),
+        )
         for s in chosen
     ]
     busy = [s for s in supervised if port_open(s.port)]
     if busy:
-        console.print("[red]ports already in use:[/red] "
-                      + ", ".join(f"{s.name} {s.port}" for s in busy)
-                      + " (another `make up`? set CADRE_<SERVICE>_HTTP_PORT to move one)")
+        console.print(
+            "[red]ports already in use:[/red] "
+            + ", ".join(f"{s.name} {s.port}" for s in busy)
+            + " (another `make up`? set CADRE_<SERVICE>_HTTP_PORT to move one)"
+        )
         infra.stop(_say)
         raise typer.Exit(1)
     _print_urls(supervised)
@@ -78,13 +87,17 @@ def _print_urls(services: list[SupervisedService]) -> None:
     for service in services:
         table.add_row(service.name, f"{service.url}  (docs {service.url}/docs)")
     table.add_row("Kafka", f"127.0.0.1:{ports.kafka_port()}")
-    table.add_row("PostgreSQL", f"postgresql://cadre@127.0.0.1:{ports.postgres_port()}/cadre_<service>")
+    table.add_row(
+        "PostgreSQL", f"postgresql://cadre@127.0.0.1:{ports.postgres_port()}/cadre_<service>"
+    )
     table.add_row("Redis", f"redis://127.0.0.1:{ports.redis_port()}/0")
     table.add_row("data and logs", str(stack_dir()))
     console.print(table)
-    console.print("Demo tenant: `demo`; the logins orgadmin, city.leader, county.leader, "
-                  "township.leader and cadre1 … cadre20 (password `demo`) are loaded by the "
-                  "directory service once it has accounts (issue 3).")
+    console.print(
+        "Demo tenant: `demo`; the logins orgadmin, city.leader, county.leader, "
+        "township.leader and cadre1 … cadre20 (password `demo`) are loaded by the "
+        "directory service once it has accounts (issue 3)."
+    )
 
 
 @app.command()
@@ -108,10 +121,15 @@ def status() -> None:
     table.add_column("component")
     table.add_column("port")
     table.add_column("state")
-    rows = [("Kafka", ports.kafka_port()), ("PostgreSQL", ports.postgres_port()),
-            ("Redis", ports.redis_port())] + [(s, ports.service_port(s)) for s in SERVICES]
+    rows = [
+        ("Kafka", ports.kafka_port()),
+        ("PostgreSQL", ports.postgres_port()),
+        ("Redis", ports.redis_port()),
+    ] + [(s, ports.service_port(s)) for s in SERVICES]
     for name, port in rows:
-        table.add_row(name, str(port), "[green]up[/green]" if port_open(port) else "[red]down[/red]")
+        table.add_row(
+            name, str(port), "[green]up[/green]" if port_open(port) else "[red]down[/red]"
+        )
     console.print(table)
 
 

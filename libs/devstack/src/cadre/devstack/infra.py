@@ -39,7 +39,9 @@ class Infra:
     started: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.kafka = KafkaServer(self.home / "kafka", ports.kafka_port(), ports.kafka_controller_port())
+        self.kafka = KafkaServer(
+            self.home / "kafka", ports.kafka_port(), ports.kafka_controller_port()
+        )
         self.postgres = PostgresServer(self.home / "postgres", ports.postgres_port())
         self.redis = RedisServer(self.home / "redis", ports.redis_port())
 
@@ -69,14 +71,20 @@ class Infra:
         asyncio.run(self.prepare(report))
 
     async def prepare(self, report: Reporter = print) -> None:
-        await create_databases(self.pg_url("postgres", "postgresql"), [f"cadre_{s}" for s in SERVICES])
+        await create_databases(
+            self.pg_url("postgres", "postgresql"), [f"cadre_{s}" for s in SERVICES]
+        )
         created = await create_topics(self.kafka_bootstrap, [*ALL_EVENT_TOPICS, *ALL_DLQ_TOPICS])
         if created:
             report(f"Kafka: created topics {', '.join(created)} (infinite retention)")
 
     def stop(self, report: Reporter = print) -> None:
         """Stop only the servers this object started, in reverse order."""
-        for name, server in (("Kafka", self.kafka), ("Redis", self.redis), ("PostgreSQL", self.postgres)):
+        for name, server in (
+            ("Kafka", self.kafka),
+            ("Redis", self.redis),
+            ("PostgreSQL", self.postgres),
+        ):
             if name in self.started and server is not None:
                 report(f"{name}: stopping")
                 server.stop()
@@ -87,7 +95,9 @@ async def create_databases(admin_dsn: str, names: Iterable[str]) -> list[str]:
     connection = await _connect_with_retry(admin_dsn)
     created: list[str] = []
     try:
-        existing = {row["datname"] for row in await connection.fetch("SELECT datname FROM pg_database")}
+        existing = {
+            row["datname"] for row in await connection.fetch("SELECT datname FROM pg_database")
+        }
         for name in names:
             if name not in existing:
                 await connection.execute(f'CREATE DATABASE "{name}"')
@@ -116,8 +126,12 @@ async def _connect_with_retry(dsn: str, timeout_s: float = 30.0) -> asyncpg.Conn
             await asyncio.sleep(0.3)
 
 
-async def create_topics(bootstrap: str, topics: Iterable[str], partitions: int = EVENT_TOPIC_PARTITIONS,
-                        timeout_s: float = 60.0) -> list[str]:
+async def create_topics(
+    bootstrap: str,
+    topics: Iterable[str],
+    partitions: int = EVENT_TOPIC_PARTITIONS,
+    timeout_s: float = 60.0,
+) -> list[str]:
     """Create the missing topics with replay retention; returns the ones created."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -127,11 +141,17 @@ async def create_topics(bootstrap: str, topics: Iterable[str], partitions: int =
             existing = set(await admin.list_topics())
             missing = [t for t in topics if t not in existing]
             if missing:
-                await admin.create_topics([
-                    NewTopic(name=t, num_partitions=partitions, replication_factor=1,
-                             topic_configs=dict(REPLAY_RETENTION))
-                    for t in missing
-                ])
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name=t,
+                            num_partitions=partitions,
+                            replication_factor=1,
+                            topic_configs=dict(REPLAY_RETENTION),
+                        )
+                        for t in missing
+                    ]
+                )
             return missing
         except Exception as exc:
             if time.monotonic() > deadline:

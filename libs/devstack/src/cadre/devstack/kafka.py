@@ -40,8 +40,10 @@ def resolve_kafka_libs(log: list[str] | None = None) -> Path:
         return libs
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise StackError("Maven (mvn) is not installed and KAFKA_HOME is not set: "
-                         "install Maven or point KAFKA_HOME at a Kafka 4.x distribution")
+        raise StackError(
+            "Maven (mvn) is not installed and KAFKA_HOME is not set: "
+            "install Maven or point KAFKA_HOME at a Kafka 4.x distribution"
+        )
     if libs.exists():
         shutil.rmtree(libs)
     libs.mkdir(parents=True)
@@ -50,13 +52,25 @@ def resolve_kafka_libs(log: list[str] | None = None) -> Path:
     if log is not None:
         log.append(f"resolving Kafka {version} jars through Maven into {libs}")
     result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(pom), f"-Dkafka.version={version}",
-         "dependency:copy-dependencies", f"-DoutputDirectory={libs}"],
-        capture_output=True, text=True, check=False,
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            f"-Dkafka.version={version}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
-        raise StackError(f"Maven could not resolve org.apache.kafka:kafka_2.13:{version}:\n"
-                         f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise StackError(
+            f"Maven could not resolve org.apache.kafka:kafka_2.13:{version}:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     marker.write_text(version)
     return libs
 
@@ -83,55 +97,79 @@ class KafkaServer:
         data_dir = self.home / "data"
         config = self.home / "server.properties"
         config.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={data_dir}",
-                "num.partitions=6",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=10",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                # Event topics are created with infinite retention; these are broker defaults.
-                "log.retention.hours=-1",
-                "auto.create.topics.enable=false",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={data_dir}",
+                    "num.partitions=6",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=10",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    # Event topics are created with infinite retention; these are broker defaults.
+                    "log.retention.hours=-1",
+                    "auto.create.topics.enable=false",
+                    "",
+                ]
+            )
         )
         return config
 
     def _java(self, libs: Path, main: str, *args: str, heap: str = "256m") -> list[str]:
         log4j = files("cadre.devstack").joinpath("resources/log4j2.properties")
         java = shutil.which("java") or "java"
-        return [java, f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*", main, *args]
+        return [
+            java,
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
+        ]
 
     def start(self, timeout_s: float = 90.0) -> None:
         libs = resolve_kafka_libs()
         self.home.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
         if not (self.home / "data" / "meta.properties").exists():
-            cluster_id = (self.home / "cluster.id")
+            cluster_id = self.home / "cluster.id"
             if not cluster_id.exists():
                 cluster_id.write_text(_kraft_cluster_id())
             result = subprocess.run(
-                self._java(libs, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                           # `=` form: a generated id may begin with "-".
-                           f"--cluster-id={cluster_id.read_text().strip()}", "-c", str(config)),
-                capture_output=True, text=True, check=False,
+                self._java(
+                    libs,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--ignore-formatted",
+                    # `=` form: a generated id may begin with "-".
+                    f"--cluster-id={cluster_id.read_text().strip()}",
+                    "-c",
+                    str(config),
+                ),
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode != 0:
-                raise StackError(f"formatting Kafka storage failed:\n{result.stdout}\n{result.stderr}")
-        self.process = spawn(self._java(libs, "kafka.Kafka", str(config), heap=self.heap), self.log_file)
+                raise StackError(
+                    f"formatting Kafka storage failed:\n{result.stdout}\n{result.stderr}"
+                )
+        self.process = spawn(
+            self._java(libs, "kafka.Kafka", str(config), heap=self.heap), self.log_file
+        )
         wait_for_port(self.port, timeout_s, self.process, self.log_file, what="Kafka")
 
     def stop(self) -> None:

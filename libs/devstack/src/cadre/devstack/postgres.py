@@ -23,10 +23,16 @@ def find_pg_bin() -> Path:
     if which:
         candidates.append(str(Path(which).resolve().parent))
     for candidate in candidates:
-        if candidate and (Path(candidate) / "postgres").exists() and (Path(candidate) / "initdb").exists():
+        if (
+            candidate
+            and (Path(candidate) / "postgres").exists()
+            and (Path(candidate) / "initdb").exists()
+        ):
             return Path(candidate)
-    raise StackError("PostgreSQL server binaries not found: install them (Debian: "
-                     "apt-get install postgresql) or set CADRE_PG_BIN to the directory holding initdb")
+    raise StackError(
+        "PostgreSQL server binaries not found: install them (Debian: "
+        "apt-get install postgresql) or set CADRE_PG_BIN to the directory holding initdb"
+    )
 
 
 def _version_key(path: str) -> int:
@@ -56,13 +62,17 @@ class PostgresServer:
         reach when the stack dir sits below a private directory (for example /root)."""
         if os.geteuid() != 0:
             return
-        reachable = subprocess.run(["runuser", "-u", SYSTEM_USER, "--", "test", "-x", str(self.home)],
-                                   check=False).returncode == 0
+        reachable = (
+            subprocess.run(
+                ["runuser", "-u", SYSTEM_USER, "--", "test", "-x", str(self.home)], check=False
+            ).returncode
+            == 0
+        )
         if not reachable and not self.home.is_symlink():
             import hashlib
 
             digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
-            elsewhere = Path("/var/tmp") / f"cadre-postgres-{digest}"
+            elsewhere = Path("/var/tmp") / f"cadre-postgres-{digest}"  # noqa: S108 (private name)
             elsewhere.mkdir(parents=True, exist_ok=True)
             self.home.rmdir()
             self.home.symlink_to(elsewhere, target_is_directory=True)
@@ -78,22 +88,54 @@ class PostgresServer:
         self._own()
         if not (self.data_dir / "PG_VERSION").exists():
             result = subprocess.run(
-                as_unprivileged([str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", PG_USER,
-                                 "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"], SYSTEM_USER),
-                capture_output=True, text=True, check=False,
+                as_unprivileged(
+                    [
+                        str(bin_dir / "initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        PG_USER,
+                        "--auth=trust",
+                        "--encoding=UTF8",
+                        "--locale=C.UTF-8",
+                    ],
+                    SYSTEM_USER,
+                ),
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode != 0:
-                raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}\n"
-                                 f"(when running as root, {self.home} must be reachable by the "
-                                 f"'{SYSTEM_USER}' user)")
+                raise StackError(
+                    f"initdb failed:\n{result.stdout}\n{result.stderr}\n"
+                    f"(when running as root, {self.home} must be reachable by the "
+                    f"'{SYSTEM_USER}' user)"
+                )
         self.process = spawn(
-            as_unprivileged([
-                str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.home.resolve()}",
-                "-c", "max_connections=300", "-c", "shared_buffers=256MB",
-                "-c", "fsync=on", "-c", "synchronous_commit=on",
-                "-c", "log_min_messages=warning",
-            ], SYSTEM_USER),
+            as_unprivileged(
+                [
+                    str(bin_dir / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={self.home.resolve()}",
+                    "-c",
+                    "max_connections=300",
+                    "-c",
+                    "shared_buffers=256MB",
+                    "-c",
+                    "fsync=on",
+                    "-c",
+                    "synchronous_commit=on",
+                    "-c",
+                    "log_min_messages=warning",
+                ],
+                SYSTEM_USER,
+            ),
             self.log_file,
         )
         wait_for_port(self.port, timeout_s, self.process, self.log_file, what="PostgreSQL")

@@ -22,17 +22,26 @@ def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> boo
     return False
 
 
-def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes] | None = None,
-                  log_file: Path | None = None, what: str = "server") -> None:
+def wait_for_port(
+    port: int,
+    timeout_s: float,
+    process: subprocess.Popen[bytes] | None = None,
+    log_file: Path | None = None,
+    what: str = "server",
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if port_open(port):
             return
         if process is not None and process.poll() is not None:
-            raise StackError(f"{what} exited with code {process.returncode} before listening on {port}"
-                             + _tail(log_file))
+            raise StackError(
+                f"{what} exited with code {process.returncode} before listening on {port}"
+                + _tail(log_file)
+            )
         time.sleep(0.2)
-    raise StackError(f"{what} did not listen on port {port} within {timeout_s:.0f}s" + _tail(log_file))
+    raise StackError(
+        f"{what} did not listen on port {port} within {timeout_s:.0f}s" + _tail(log_file)
+    )
 
 
 def _tail(log_file: Path | None, lines: int = 25) -> str:
@@ -42,14 +51,23 @@ def _tail(log_file: Path | None, lines: int = 25) -> str:
     return f"\n--- last lines of {log_file} ---\n" + "\n".join(text)
 
 
-def spawn(command: Sequence[str], log_file: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    command: Sequence[str],
+    log_file: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
     """Start a process in its own session, so Ctrl-C reaches the supervisor only."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
         )
 
 

@@ -15,10 +15,16 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from cadre.devstack.infra import EVENT_TOPIC_PARTITIONS, Infra, create_databases, create_topics, drop_database
+from cadre.devstack.infra import (
+    EVENT_TOPIC_PARTITIONS,
+    Infra,
+    create_databases,
+    create_topics,
+    drop_database,
+)
+from cadre.devstack.testing import Projection
 from cadre.events.db import create_engine, session_factory
 from cadre.events.tables import SPINE_METADATA
-from cadre.devstack.testing import Projection
 
 
 @pytest.fixture(scope="session")

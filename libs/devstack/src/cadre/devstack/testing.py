@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -43,29 +44,41 @@ class Projection:
             sa.text(
                 "INSERT INTO test_projection VALUES (:id, :type, :tenant, :subject, "
                 "CAST(:envelope AS jsonb), CAST(:headers AS jsonb), 1) "
-                "ON CONFLICT (event_id) DO UPDATE SET applied_count = test_projection.applied_count + 1"
+                "ON CONFLICT (event_id) DO UPDATE"
+                " SET applied_count = test_projection.applied_count + 1"
             ),
-            {"id": event.id, "type": event.type, "tenant": event.tenant, "subject": event.subject,
-             "envelope": event.model_dump_json(), "headers": json.dumps(header_map(record.headers))},
+            {
+                "id": event.id,
+                "type": event.type,
+                "tenant": event.tenant,
+                "subject": event.subject,
+                "envelope": event.model_dump_json(),
+                "headers": json.dumps(header_map(record.headers)),
+            },
         )
 
     async def count(self, tenant: str) -> int:
         async with self.engine.connect() as connection:
             result = await connection.execute(
-                sa.text("SELECT count(*) FROM test_projection WHERE tenant = :t"), {"t": tenant})
+                sa.text("SELECT count(*) FROM test_projection WHERE tenant = :t"), {"t": tenant}
+            )
             return int(result.scalar_one())
 
     async def applied_counts(self, tenant: str) -> dict[uuid.UUID, int]:
         async with self.engine.connect() as connection:
             result = await connection.execute(
-                sa.text("SELECT event_id, applied_count FROM test_projection WHERE tenant = :t"), {"t": tenant})
+                sa.text("SELECT event_id, applied_count FROM test_projection WHERE tenant = :t"),
+                {"t": tenant},
+            )
             return {row[0]: row[1] for row in result}
 
-    async def rows(self, tenant: str) -> list[sa.Row[tuple[object, ...]]]:
+    async def rows(self, tenant: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
         async with self.engine.connect() as connection:
             result = await connection.execute(
-                sa.text("SELECT envelope, headers FROM test_projection WHERE tenant = :t"), {"t": tenant})
-            return list(result)
+                sa.text("SELECT envelope, headers FROM test_projection WHERE tenant = :t"),
+                {"t": tenant},
+            )
+            return [(row[0], row[1]) for row in result]
 
     async def create(self) -> Projection:
         async with self.engine.begin() as connection:
@@ -77,8 +90,12 @@ def unique_tenant() -> str:
     return "t" + uuid.uuid4().hex[:12]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0,
-                     interval_s: float = 0.2, message: str = "condition") -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    timeout_s: float = 30.0,
+    interval_s: float = 0.2,
+    message: str = "condition",
+) -> None:
     """Poll `check` until it is true; fail with `message` after `timeout_s`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

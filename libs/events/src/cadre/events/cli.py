@@ -12,7 +12,9 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
 
 @app.command()
-def schemas(out: Path = typer.Option(Path("docs"), help="Directory for events.md and schemas/.")) -> None:
+def schemas(
+    out: Path = typer.Option(Path("docs"), help="Directory for events.md and schemas/."),
+) -> None:
     """Write a JSON Schema per event and the catalogue page events.md."""
     written = write_docs(out)
     typer.echo(f"wrote {len(written)} files under {out}/")

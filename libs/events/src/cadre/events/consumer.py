@@ -81,7 +81,9 @@ class _Decoded:
 
 def is_infrastructure_error(exc: BaseException) -> bool:
     """Errors that say the database is unreachable, not that the event is bad."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
+    if isinstance(
+        exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError
+    ):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
@@ -94,7 +96,9 @@ class IdempotentConsumer:
     dead_letter: DeadLetterPublisher
     max_attempts: int = 3
     retry_delay_s: float = 0.05
-    stats: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0, "dead_lettered": 0})
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"applied": 0, "duplicate": 0, "dead_lettered": 0}
+    )
 
     async def handle_batch(self, records: Sequence[InboundRecord]) -> None:
         """Apply a batch exactly once in effect; returns only when every record is settled."""
@@ -106,7 +110,9 @@ class IdempotentConsumer:
                 await self._handle_one(item)
         for item in decoded:
             if item.event is None:
-                await self._dead_letter(item, item.error or MalformedMessage("undecodable"), attempts=1)
+                await self._dead_letter(
+                    item, item.error or MalformedMessage("undecodable"), attempts=1
+                )
         CONSUMER_BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
     def _decode(self, record: InboundRecord) -> _Decoded:
@@ -115,7 +121,9 @@ class IdempotentConsumer:
         except MalformedMessage as exc:
             return _Decoded(record, None, exc)
 
-    async def _claim(self, session: AsyncSession, items: Sequence[_Decoded], outcome: str) -> set[str]:
+    async def _claim(
+        self, session: AsyncSession, items: Sequence[_Decoded], outcome: str
+    ) -> set[str]:
         """Insert dedup records; returns the keys that were new (the ones to apply)."""
         rows = [
             {
@@ -165,8 +173,12 @@ class IdempotentConsumer:
                         return False
                     raise
                 delay = backoff.next()
-                log.warning("consumer cannot reach its database, retrying",
-                            consumer=self.name, error=repr(exc), retry_in_s=delay)
+                log.warning(
+                    "consumer cannot reach its database, retrying",
+                    consumer=self.name,
+                    error=repr(exc),
+                    retry_in_s=delay,
+                )
                 await asyncio.sleep(delay)
 
     async def _handle_one(self, item: _Decoded) -> None:
@@ -178,8 +190,13 @@ class IdempotentConsumer:
                     return
             except Exception as exc:
                 event_id = item.dedup_key
-                log.warning("event failed", consumer=self.name, event_id=event_id,
-                            attempt=attempts, error=repr(exc))
+                log.warning(
+                    "event failed",
+                    consumer=self.name,
+                    event_id=event_id,
+                    attempt=attempts,
+                    error=repr(exc),
+                )
                 if attempts >= self.max_attempts:
                     await self._dead_letter(item, exc, attempts)
                     return
@@ -187,7 +204,8 @@ class IdempotentConsumer:
 
     async def _dead_letter(self, item: _Decoded, error: Exception, attempts: int) -> None:
         record = item.record
-        headers = list(record.headers) + [
+        headers = [
+            *record.headers,
             ("dlq_error", str(error)[:4000].encode()),
             ("dlq_error_type", type(error).__name__.encode()),
             ("dlq_traceback", "".join(traceback.format_exception(error))[-4000:].encode()),
@@ -213,9 +231,14 @@ class IdempotentConsumer:
                 await asyncio.sleep(backoff.next())
         self.stats["dead_lettered"] += 1
         CONSUMER_APPLIED.labels(self.name, "dead_lettered").inc()
-        log.error("event dead-lettered", consumer=self.name, event_id=item.dedup_key,
-                  tenant=header_map(record.headers).get("ce_tenant"),
-                  dlq=dlq_topic(record.topic), error=str(error))
+        log.error(
+            "event dead-lettered",
+            consumer=self.name,
+            event_id=item.dedup_key,
+            tenant=header_map(record.headers).get("ce_tenant"),
+            dlq=dlq_topic(record.topic),
+            error=str(error),
+        )
 
 
 async def already_processed(session: AsyncSession, consumer: str, dedup_key: str) -> bool:

@@ -39,7 +39,8 @@ def event_schema(cls: type[EventEnvelope]) -> dict[str, Any]:
 
 def render_schemas() -> dict[str, str]:
     return {
-        f"schemas/{event_type}.json": json.dumps(event_schema(cls), indent=2, ensure_ascii=False) + "\n"
+        f"schemas/{event_type}.json": json.dumps(event_schema(cls), indent=2, ensure_ascii=False)
+        + "\n"
         for event_type, cls in sorted(EVENT_TYPES.items())
     }
 
@@ -62,11 +63,19 @@ def render_catalogue() -> str:
     for field, meaning in ENVELOPE_FIELDS.items():
         header = ATTRIBUTE_HEADERS.get(field, "(value)")
         lines.append(f"| `{field}` | `{header}` | {meaning} |")
-    lines += ["", "## Events", "", "| type | topic | schema version | payload fields |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Events",
+        "",
+        "| type | topic | schema version | payload fields |",
+        "|---|---|---|---|",
+    ]
     for event_type, cls in sorted(EVENT_TYPES.items()):
         data_fields = ", ".join(f"`{name}`" for name in _data_class(cls).model_fields)
-        lines.append(f"| [`{event_type}`](#{event_type.replace('.', '')}) | `{topic_for_type(event_type)}` "
-                     f"| {cls.CURRENT_SCHEMA_VERSION} | {data_fields} |")
+        lines.append(
+            f"| [`{event_type}`](#{event_type.replace('.', '')}) | `{topic_for_type(event_type)}` "
+            f"| {cls.CURRENT_SCHEMA_VERSION} | {data_fields} |"
+        )
     for event_type, cls in sorted(EVENT_TYPES.items()):
         data_cls = _data_class(cls)
         lines += ["", f"### {event_type}", ""]
@@ -79,7 +88,14 @@ def render_catalogue() -> str:
             annotation = annotation.replace("|", "\\|")  # a bare pipe would split the table cell
             lines.append(f"| `{name}` | `{annotation}` | {'yes' if info.is_required() else 'no'} |")
         example = sample_event(event_type).data.model_dump(mode="json")
-        lines += ["", "Example `data`:", "", "```json", json.dumps(example, ensure_ascii=False), "```"]
+        lines += [
+            "",
+            "Example `data`:",
+            "",
+            "```json",
+            json.dumps(example, ensure_ascii=False),
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -66,7 +66,9 @@ class EventEnvelope(BaseModel):
     def _check_consistency(self) -> EventEnvelope:
         service = self.type.split(".", 1)[0]
         if self.source != service:
-            raise ValueError(f"source {self.source!r} does not match the type's service {service!r}")
+            raise ValueError(
+                f"source {self.source!r} does not match the type's service {service!r}"
+            )
         if self.schema_version != self.CURRENT_SCHEMA_VERSION:
             raise ValueError(
                 f"{self.type} is at schema_version {self.CURRENT_SCHEMA_VERSION}; "

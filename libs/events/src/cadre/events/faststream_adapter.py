@@ -3,7 +3,7 @@ offsets are committed only after the batch is settled."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -32,7 +32,7 @@ def subscribe_idempotent(
     *topics: str,
     group_id: str,
     max_records: int = 500,
-    auto_offset_reset: str = "earliest",
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest",
 ) -> Any:
     """Register `consumer` for `topics` on `broker`; returns the FastStream subscriber."""
     subscriber = broker.subscriber(
@@ -41,7 +41,7 @@ def subscribe_idempotent(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=100,
-        auto_offset_reset=auto_offset_reset,  # type: ignore[arg-type]
+        auto_offset_reset=auto_offset_reset,
         ack_policy=AckPolicy.ACK,
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -28,9 +29,20 @@ _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _REPLAYED_HEADERS = {"content-type", "location", "etag"}
 
 
+@dataclass(frozen=True)
+class StoredResponse:
+    request_hash: str
+    status_code: int | None
+    response_headers: list[list[str]] | None
+    response_body: bytes | None
+
+
 class IdempotencyMiddleware:
     def __init__(
-        self, app: ASGIApp, sessions: async_sessionmaker[AsyncSession], ttl: timedelta = timedelta(hours=24)
+        self,
+        app: ASGIApp,
+        sessions: async_sessionmaker[AsyncSession],
+        ttl: timedelta = timedelta(hours=24),
     ) -> None:
         self.app = app
         self.sessions = sessions
@@ -47,8 +59,12 @@ class IdempotencyMiddleware:
             return
         key = raw_key.decode("latin-1").strip()
         if not key or len(key) > MAX_KEY_LENGTH:
-            await _send_problem(send, 400, "bad-idempotency-key",
-                                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
+            await _send_problem(
+                send,
+                400,
+                "bad-idempotency-key",
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
+            )
             return
 
         body = await _read_body(receive)
@@ -61,16 +77,31 @@ class IdempotencyMiddleware:
         stored = await self._claim(scope_id, key, request_hash)
         if stored is not None:
             if stored.request_hash != request_hash:
-                await _send_problem(send, 422, "idempotency-key-reused",
-                                    "This Idempotency-Key was used with a different request body.")
+                await _send_problem(
+                    send,
+                    422,
+                    "idempotency-key-reused",
+                    "This Idempotency-Key was used with a different request body.",
+                )
             elif stored.status_code is None:
-                await _send_problem(send, 409, "idempotency-key-in-progress",
-                                    "A request with this Idempotency-Key is still being processed.")
+                await _send_problem(
+                    send,
+                    409,
+                    "idempotency-key-in-progress",
+                    "A request with this Idempotency-Key is still being processed.",
+                )
             else:
-                replay_headers = [(n.encode(), v.encode()) for n, v in stored.response_headers or []]
+                replay_headers = [
+                    (n.encode(), v.encode()) for n, v in stored.response_headers or []
+                ]
                 replay_headers.append((b"idempotent-replayed", b"true"))
-                await send({"type": "http.response.start", "status": stored.status_code,
-                            "headers": replay_headers})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": stored.status_code,
+                        "headers": replay_headers,
+                    }
+                )
                 await send({"type": "http.response.body", "body": stored.response_body or b""})
             return
 
@@ -97,13 +128,14 @@ class IdempotencyMiddleware:
         finally:
             await self._complete(scope_id, key, status, response_headers, b"".join(chunks))
 
-    async def _claim(self, scope_id: str, key: str, request_hash: str) -> sa.Row[tuple[str, int | None, list[list[str]] | None, bytes | None]] | None:
+    async def _claim(self, scope_id: str, key: str, request_hash: str) -> StoredResponse | None:
         now = datetime.now(UTC)
         async with self.sessions() as session, session.begin():
             # An expired key is forgotten so it can be used afresh.
             await session.execute(
                 sa.delete(idempotency_keys).where(
-                    idempotency_keys.c.scope == scope_id, idempotency_keys.c.key == key,
+                    idempotency_keys.c.scope == scope_id,
+                    idempotency_keys.c.key == key,
                     idempotency_keys.c.created_at < now - self.ttl,
                 )
             )
@@ -117,11 +149,14 @@ class IdempotencyMiddleware:
                 return None
             existing = await session.execute(
                 sa.select(
-                    idempotency_keys.c.request_hash, idempotency_keys.c.status_code,
-                    idempotency_keys.c.response_headers, idempotency_keys.c.response_body,
+                    idempotency_keys.c.request_hash,
+                    idempotency_keys.c.status_code,
+                    idempotency_keys.c.response_headers,
+                    idempotency_keys.c.response_body,
                 ).where(idempotency_keys.c.scope == scope_id, idempotency_keys.c.key == key)
             )
-            return existing.one()
+            row = existing.one()
+            return StoredResponse(row[0], row[1], row[2], row[3])
 
     async def _complete(
         self, scope_id: str, key: str, status: int, headers: list[tuple[str, str]], body: bytes
@@ -132,9 +167,13 @@ class IdempotencyMiddleware:
                 await session.execute(sa.delete(idempotency_keys).where(*where))
             else:
                 await session.execute(
-                    sa.update(idempotency_keys).where(*where).values(
-                        status_code=status, response_headers=[list(h) for h in headers],
-                        response_body=body, completed_at=datetime.now(UTC),
+                    sa.update(idempotency_keys)
+                    .where(*where)
+                    .values(
+                        status_code=status,
+                        response_headers=[list(h) for h in headers],
+                        response_body=body,
+                        completed_at=datetime.now(UTC),
                     )
                 )
 
@@ -153,7 +192,14 @@ async def _read_body(receive: Receive) -> bytes:
 
 async def _send_problem(send: Send, status: int, code: str, detail: str) -> None:
     body = json.dumps(problem_body(status, code, detail)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -12,7 +12,9 @@ OUTBOX_PUBLISH_FAILURES = Counter(
     "cadre_outbox_publish_failures_total", "Failed attempts to publish an outbox batch", ["service"]
 )
 CONSUMER_APPLIED = Counter(
-    "cadre_consumer_events_total", "Events handled by an idempotent consumer", ["consumer", "outcome"]
+    "cadre_consumer_events_total",
+    "Events handled by an idempotent consumer",
+    ["consumer", "outcome"],
 )
 CONSUMER_BATCH_SECONDS = Histogram(
     "cadre_consumer_batch_seconds", "Time to apply one consumed batch", ["consumer"]

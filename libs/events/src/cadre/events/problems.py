@@ -29,7 +29,9 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_body(status: int, code: str, detail: str, instance: str | None = None, **extra: Any) -> dict[str, Any]:
+def problem_body(
+    status: int, code: str, detail: str, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": HTTPStatus(status).phrase,
@@ -44,8 +46,12 @@ def problem_body(status: int, code: str, detail: str, instance: str | None = Non
 
 
 def problem_response(
-    status: int, code: str, detail: str, instance: str | None = None,
-    headers: dict[str, str] | None = None, **extra: Any,
+    status: int,
+    code: str,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     return JSONResponse(
         problem_body(status, code, detail, instance, **extra),
@@ -67,30 +73,45 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = [
-            {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+            {
+                "loc": list(error.get("loc", ())),
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
             for error in exc.errors()
         ]
-        return problem_response(422, "validation-failed", "The request is not valid.", request.url.path, errors=errors)
+        return problem_response(
+            422, "validation-failed", "The request is not valid.", request.url.path, errors=errors
+        )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(
-            exc.status_code, _code_for_status(exc.status_code), detail, request.url.path,
+            exc.status_code,
+            _code_for_status(exc.status_code),
+            detail,
+            request.url.path,
             headers=dict(exc.headers or {}),
         )
 
     async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ConcurrencyError)
         return problem_response(
-            409, "concurrent-modification", str(exc), request.url.path,
-            stream_id=exc.stream_id, expected_version=exc.expected_version,
+            409,
+            "concurrent-modification",
+            str(exc),
+            request.url.path,
+            stream_id=exc.stream_id,
+            expected_version=exc.expected_version,
             actual_version=exc.actual_version,
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
-        return problem_response(500, "internal-error", "An unexpected error occurred.", request.url.path)
+        return problem_response(
+            500, "internal-error", "An unexpected error occurred.", request.url.path
+        )
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

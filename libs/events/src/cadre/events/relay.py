@@ -55,7 +55,9 @@ class Backoff:
     current_s: float = 0.0
 
     def next(self) -> float:
-        self.current_s = self.initial_s if self.current_s == 0 else min(self.current_s * 2, self.maximum_s)
+        self.current_s = (
+            self.initial_s if self.current_s == 0 else min(self.current_s * 2, self.maximum_s)
+        )
         return self.current_s
 
     def reset(self) -> None:
@@ -104,7 +106,9 @@ class OutboxRelay:
                 await self._publish_loop(connection, backoff)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 delay = backoff.next()
-                log.warning("outbox relay lost the database, retrying", error=repr(exc), retry_in_s=delay)
+                log.warning(
+                    "outbox relay lost the database, retrying", error=repr(exc), retry_in_s=delay
+                )
                 await self._sleep(delay)
             finally:
                 if connection is not None:
@@ -150,7 +154,9 @@ class OutboxRelay:
                 delay = kafka_backoff.next()
                 log.warning(
                     "outbox publish failed, will retry",
-                    error=repr(exc), rows=len(rows), retry_in_s=delay,
+                    error=repr(exc),
+                    rows=len(rows),
+                    retry_in_s=delay,
                 )
                 await self._close_producer()
                 await self._sleep(delay)
@@ -171,7 +177,9 @@ class OutboxRelay:
             headers = [(name, value.encode()) for name, value in json.loads(row["headers"])]
             deliveries.append(
                 await asyncio.wait_for(
-                    producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers),
+                    producer.send(
+                        row["topic"], value=row["value"], key=row["key"], headers=headers
+                    ),
                     timeout=self._send_timeout_s,
                 )
             )
@@ -181,7 +189,9 @@ class OutboxRelay:
         if fetched < self._batch_size:
             backlog = fetched
         else:
-            backlog = await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            backlog = await connection.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
 
     async def _ensure_producer(self) -> AIOKafkaProducer:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -32,6 +32,7 @@ from cadre.events.relay import OutboxRelay
 from cadre.events.settings import ServiceSettings
 
 log = get_logger(__name__)
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 CORRELATION_HEADER = "x-correlation-id"
 
 
@@ -68,7 +69,9 @@ class CorrelationMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((CORRELATION_HEADER.encode(), correlation_id.encode()))
+                message.setdefault("headers", []).append(
+                    (CORRELATION_HEADER.encode(), correlation_id.encode())
+                )
                 HTTP_REQUESTS.labels(self.service, scope["method"], str(message["status"])).inc()
             await send(message)
 
@@ -100,7 +103,9 @@ def create_service_app(
             engine=engine,
             sessions=session_factory(engine),
             redis=Redis.from_url(settings.redis_url, socket_timeout=5),
-            broker=KafkaBroker(settings.kafka_bootstrap, client_id=f"cadre-{settings.service_name}"),
+            broker=KafkaBroker(
+                settings.kafka_bootstrap, client_id=f"cadre-{settings.service_name}"
+            ),
         )
         app.state.runtime = runtime
         app.state.sessions = runtime.sessions
@@ -133,20 +138,26 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
 
-    app.add_middleware(_LazyIdempotency, app_ref=app, ttl=timedelta(hours=settings.idempotency_ttl_hours))
+    app.add_middleware(
+        _LazyIdempotency, app_ref=app, ttl=timedelta(hours=settings.idempotency_ttl_hours)
+    )
     app.add_middleware(CorrelationMiddleware, service=settings.service_name)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": settings.service_name}
 
-    @app.get("/readyz", tags=["operations"], summary="Dependencies are reachable",
-             responses={503: {"description": "A dependency is unreachable"}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Dependencies are reachable",
+        responses={503: {"description": "A dependency is unreachable"}},
+    )
     async def readyz() -> JSONResponse:
         runtime: ServiceRuntime = app.state.runtime
         checks: dict[str, Callable[[], Awaitable[Any]]] = {
             "postgres": lambda: _check_postgres(runtime.engine),
-            "redis": lambda: asyncio.wait_for(runtime.redis.ping(), timeout=2),  # type: ignore[arg-type]
+            "redis": lambda: asyncio.wait_for(runtime.redis.ping(), timeout=2),
             "kafka": lambda: _tcp_reachable(settings.kafka_bootstrap),
         }
         results: dict[str, str] = {}
@@ -162,8 +173,13 @@ def create_service_app(
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -209,7 +225,7 @@ async def _start_broker(broker: KafkaBroker) -> None:
 
 
 def run_service(
-    settings: ServiceSettings, migrations_package: str, app_factory: Callable[[ServiceSettings], FastAPI]
+    settings: SettingsT, migrations_package: str, app_factory: Callable[[SettingsT], FastAPI]
 ) -> None:
     """The body of every service's console script: migrate, then serve."""
     configure_logging(settings.service_name, settings.log_level)

@@ -34,7 +34,9 @@ outbox = sa.Table(
     sa.Column("key", sa.LargeBinary, nullable=False),
     sa.Column("value", sa.LargeBinary, nullable=False),
     sa.Column("headers", pg.JSONB, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
 )
@@ -54,7 +56,9 @@ processed_events = sa.Table(
     sa.Column("partition", sa.Integer, nullable=False),
     sa.Column("offset", sa.BigInteger, nullable=False),
     sa.Column("outcome", sa.Text, nullable=False),
-    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 idempotency_keys = sa.Table(
@@ -66,7 +70,9 @@ idempotency_keys = sa.Table(
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("response_headers", pg.JSONB, nullable=True),
     sa.Column("response_body", sa.LargeBinary, nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
 )
 

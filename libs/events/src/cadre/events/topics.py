@@ -9,7 +9,9 @@ DLQ_SUFFIX = ".dlq"
 
 def events_topic(service: str, major_version: int = MAJOR_VERSION) -> str:
     if service not in PUBLISHING_SERVICES:
-        raise ValueError(f"{service!r} publishes no events; known: {', '.join(PUBLISHING_SERVICES)}")
+        raise ValueError(
+            f"{service!r} publishes no events; known: {', '.join(PUBLISHING_SERVICES)}"
+        )
     return f"{service}.events.v{major_version}"
 
 

@@ -48,7 +48,10 @@ class KafkaRecord:
 
 def encode(event: EventEnvelope) -> KafkaRecord:
     attributes = event.model_dump(mode="json", exclude={"data"})
-    headers: Headers = [("ce_specversion", SPEC_VERSION.encode()), ("content-type", CONTENT_TYPE.encode())]
+    headers: Headers = [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
     for field, header in ATTRIBUTE_HEADERS.items():
         value = attributes.get(field)
         if value is not None:
@@ -63,7 +66,7 @@ def encode(event: EventEnvelope) -> KafkaRecord:
 
 
 def header_map(headers: Any) -> dict[str, str]:
-    """Kafka headers (a sequence of (name, bytes)) as a dict of text; undecodable bytes are replaced."""
+    """Kafka headers, a sequence of (name, bytes), as text; undecodable bytes are replaced."""
     result: dict[str, str] = {}
     for name, raw in headers or ():
         if isinstance(raw, bytes | bytearray):

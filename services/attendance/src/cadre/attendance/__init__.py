@@ -1,1 +1,2 @@
-"""The attendance service: Device bindings, GPS check-ins, leave requests with approval chains, and day close."""
+"""The attendance service: Device bindings, GPS check-ins, leave requests with approval
+chains, and day close."""

@@ -4,9 +4,11 @@ from cadre.events.settings import ServiceSettings
 
 
 class AttendanceSettings(ServiceSettings):
-    """Environment variables: `CADRE_ATTENDANCE_*` for this service, `CADRE_*` for shared servers."""
+    """Read from `CADRE_ATTENDANCE_*` variables; shared servers from `CADRE_*`."""
 
-    model_config = SettingsConfigDict(env_prefix="CADRE_ATTENDANCE_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CADRE_ATTENDANCE_", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "attendance"
     http_port: int = 8002

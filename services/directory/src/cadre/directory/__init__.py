@@ -1,1 +1,2 @@
-"""The directory service: Org unit tree, people, roles, geofences, workday calendars, credentials and token signing keys."""
+"""The directory service: Org unit tree, people, roles, geofences, workday calendars,
+credentials and token signing keys."""

@@ -4,9 +4,11 @@ from cadre.events.settings import ServiceSettings
 
 
 class DirectorySettings(ServiceSettings):
-    """Environment variables: `CADRE_DIRECTORY_*` for this service, `CADRE_*` for shared servers."""
+    """Read from `CADRE_DIRECTORY_*` variables; shared servers from `CADRE_*`."""
 
-    model_config = SettingsConfigDict(env_prefix="CADRE_DIRECTORY_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CADRE_DIRECTORY_", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "directory"
     http_port: int = 8001

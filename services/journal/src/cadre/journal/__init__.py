@@ -1,1 +1,2 @@
-"""The journal service: Work journal entries and attachments, leader reactions, peer endorsements, tasks and study."""
+"""The journal service: Work journal entries and attachments, leader reactions, peer
+endorsements, tasks and study."""

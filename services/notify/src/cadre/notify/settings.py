@@ -4,9 +4,11 @@ from cadre.events.settings import ServiceSettings
 
 
 class NotifySettings(ServiceSettings):
-    """Environment variables: `CADRE_NOTIFY_*` for this service, `CADRE_*` for shared servers."""
+    """Read from `CADRE_NOTIFY_*` variables; shared servers from `CADRE_*`."""
 
-    model_config = SettingsConfigDict(env_prefix="CADRE_NOTIFY_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CADRE_NOTIFY_", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "notify"
     http_port: int = 8005

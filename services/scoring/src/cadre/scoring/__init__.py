@@ -1,1 +1,2 @@
-"""The scoring service: Per-cadre projections: counters, five-dimension radar, rankings, stars, warning lights, explanations."""
+"""The scoring service: Per-cadre projections: counters, five-dimension radar, rankings,
+stars, warning lights, explanations."""

@@ -4,9 +4,11 @@ from cadre.events.settings import ServiceSettings
 
 
 class ScoringSettings(ServiceSettings):
-    """Environment variables: `CADRE_SCORING_*` for this service, `CADRE_*` for shared servers."""
+    """Read from `CADRE_SCORING_*` variables; shared servers from `CADRE_*`."""
 
-    model_config = SettingsConfigDict(env_prefix="CADRE_SCORING_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CADRE_SCORING_", extra="ignore", populate_by_name=True
+    )
 
     service_name: str = "scoring"
     http_port: int = 8004

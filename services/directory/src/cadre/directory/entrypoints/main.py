@@ -6,7 +6,7 @@ MIGRATIONS = "cadre.directory.adapters.migrations"
 
 
 def run() -> None:
-    run_service(DirectorySettings(), MIGRATIONS, create_app)  # type: ignore[arg-type]
+    run_service(DirectorySettings(), MIGRATIONS, create_app)
 
 
 if __name__ == "__main__":

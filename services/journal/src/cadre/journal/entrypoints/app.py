@@ -1,8 +1,8 @@
 from fastapi import FastAPI
 
+from cadre.events.service import create_service_app
 from cadre.journal import __doc__ as service_doc
 from cadre.journal.settings import JournalSettings
-from cadre.events.service import create_service_app
 
 
 def create_app(settings: JournalSettings | None = None) -> FastAPI:

@@ -1,8 +1,8 @@
 from fastapi import FastAPI
 
+from cadre.events.service import create_service_app
 from cadre.notify import __doc__ as service_doc
 from cadre.notify.settings import NotifySettings
-from cadre.events.service import create_service_app
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:

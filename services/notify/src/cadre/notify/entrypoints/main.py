@@ -1,12 +1,12 @@
+from cadre.events.service import run_service
 from cadre.notify.entrypoints.app import create_app
 from cadre.notify.settings import NotifySettings
-from cadre.events.service import run_service
 
 MIGRATIONS = "cadre.notify.adapters.migrations"
 
 
 def run() -> None:
-    run_service(NotifySettings(), MIGRATIONS, create_app)  # type: ignore[arg-type]
+    run_service(NotifySettings(), MIGRATIONS, create_app)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 from fastapi import FastAPI
 
+from cadre.events.service import create_service_app
 from cadre.scoring import __doc__ as service_doc
 from cadre.scoring.settings import ScoringSettings
-from cadre.events.service import create_service_app
 
 
 def create_app(settings: ScoringSettings | None = None) -> FastAPI:
