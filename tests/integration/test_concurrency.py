@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cadre.events.catalogue import AnyEvent
 from cadre.events.problems import install_problem_handlers
 from cadre.events.samples import sample_event
 from cadre.events.store import ConcurrencyError, append, append_in_transaction, read_stream
@@ -97,3 +98,33 @@ async def test_the_http_layer_turns_a_conflict_into_409_problem_json(
     assert problem["stream_id"] == "x"
     assert problem["expected_version"] == 0
     assert problem["actual_version"] == 1
+
+
+async def test_racing_multi_event_appends_leave_a_gapless_stream_and_no_orphan_outbox_rows(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    def batch(size: int) -> list[AnyEvent]:
+        return [sample_event("journal.journal_missed") for _ in range(size)]
+
+    # Sizes 1..3 race for version 1, so a loser can collide part-way through its batch.
+    contenders = [batch(1 + i % 3) for i in range(20)]
+    results = await asyncio.gather(
+        *(append_in_transaction(spine_sessions, "multi", 0, events) for events in contenders),
+        return_exceptions=True,
+    )
+    winners = [i for i, r in enumerate(results) if isinstance(r, int)]
+    assert len(winners) == 1
+    assert all(isinstance(r, ConcurrencyError) for i, r in enumerate(results) if i != winners[0])
+    winning_ids = [e.id for e in contenders[winners[0]]]
+    async with spine_sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(event_store.c.stream_version, event_store.c.event_id)
+                .where(event_store.c.stream_id == "multi")
+                .order_by(event_store.c.stream_version)
+            )
+        ).all()
+        assert [row.stream_version for row in rows] == list(range(1, len(winning_ids) + 1))
+        assert [row.event_id for row in rows] == winning_ids
+        outbox_ids = set((await session.execute(sa.select(outbox.c.event_id))).scalars())
+        assert outbox_ids == set(winning_ids)

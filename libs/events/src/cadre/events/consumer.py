@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +34,23 @@ from cadre.events.wire import MalformedMessage, decode, header_map
 log = get_logger(__name__)
 
 ApplyFn = Callable[[AsyncSession, AnyEvent, "InboundRecord"], Awaitable[None]]
+# Applies many new events at once (in partition order), for projections that write in bulk.
+ApplyBatchFn = Callable[[AsyncSession, Sequence[tuple[AnyEvent, "InboundRecord"]]], Awaitable[None]]
+
+
+# One fixed statement for any batch size, so it is prepared once (a multi-row VALUES would
+# be compiled afresh for every size). Duplicates within the batch keep their first row.
+_CLAIM_SQL = sa.text(
+    """
+    INSERT INTO processed_events (consumer, dedup_key, topic, partition, "offset", outcome)
+    SELECT :consumer, r.dedup_key, r.topic, r.partition, r.offset, :outcome
+    FROM unnest(CAST(:dedup_keys AS text[]), CAST(:topics AS text[]),
+                CAST(:partitions AS int[]), CAST(:offsets AS bigint[]))
+         AS r(dedup_key, topic, partition, "offset")
+    ON CONFLICT (consumer, dedup_key) DO NOTHING
+    RETURNING dedup_key
+    """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +108,18 @@ def is_infrastructure_error(exc: BaseException) -> bool:
 class IdempotentConsumer:
     name: str
     sessions: async_sessionmaker[AsyncSession]
-    apply: ApplyFn
     dead_letter: DeadLetterPublisher
+    apply: ApplyFn | None = None
+    apply_batch: ApplyBatchFn | None = None
     max_attempts: int = 3
     retry_delay_s: float = 0.05
     stats: dict[str, int] = field(
         default_factory=lambda: {"applied": 0, "duplicate": 0, "dead_lettered": 0}
     )
+
+    def __post_init__(self) -> None:
+        if (self.apply is None) == (self.apply_batch is None):
+            raise ValueError("give exactly one of apply (per event) or apply_batch")
 
     async def handle_batch(self, records: Sequence[InboundRecord]) -> None:
         """Apply a batch exactly once in effect; returns only when every record is settled."""
@@ -125,39 +146,42 @@ class IdempotentConsumer:
         self, session: AsyncSession, items: Sequence[_Decoded], outcome: str
     ) -> set[str]:
         """Insert dedup records; returns the keys that were new (the ones to apply)."""
-        rows = [
+        connection = await session.connection()
+        result = await connection.execute(
+            _CLAIM_SQL,
             {
                 "consumer": self.name,
-                "dedup_key": item.dedup_key,
-                "topic": item.record.topic,
-                "partition": item.record.partition,
-                "offset": item.record.offset,
                 "outcome": outcome,
-            }
-            for item in items
-        ]
-        statement = (
-            insert(processed_events)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(processed_events.c.dedup_key)
+                "dedup_keys": [item.dedup_key for item in items],
+                "topics": [item.record.topic for item in items],
+                "partitions": [item.record.partition for item in items],
+                "offsets": [item.record.offset for item in items],
+            },
         )
-        return set((await session.execute(statement)).scalars())
+        return set(result.scalars())
 
     async def _apply_items(self, items: Sequence[_Decoded]) -> None:
         async with self.sessions() as session, session.begin():
             fresh = await self._claim(session, items, "applied")
             seen: set[str] = set()
+            to_apply: list[tuple[AnyEvent, InboundRecord]] = []
             for item in items:
                 key = item.dedup_key
                 if key not in fresh or key in seen:
-                    self.stats["duplicate"] += 1
-                    CONSUMER_APPLIED.labels(self.name, "duplicate").inc()
-                    continue
+                    continue  # already applied earlier, or repeated within this batch
                 seen.add(key)
                 assert item.event is not None
-                await self.apply(session, item.event, item.record)
+                to_apply.append((item.event, item.record))
+            if self.apply_batch is not None:
+                await self.apply_batch(session, to_apply)
+            else:
+                assert self.apply is not None
+                for event, record in to_apply:
+                    await self.apply(session, event, record)
         applied = len(seen)
+        duplicates = len(items) - applied
+        self.stats["duplicate"] += duplicates
+        CONSUMER_APPLIED.labels(self.name, "duplicate").inc(duplicates)
         self.stats["applied"] += applied
         CONSUMER_APPLIED.labels(self.name, "applied").inc(applied)
 

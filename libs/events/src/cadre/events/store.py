@@ -3,16 +3,15 @@ transaction (DESIGN section 4)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.catalogue import AnyEvent, parse_event
 from cadre.events.envelope import EventEnvelope
-from cadre.events.tables import OUTBOX_CHANNEL, event_store, outbox
+from cadre.events.tables import OUTBOX_CHANNEL, event_store
 from cadre.events.wire import encode
 
 
@@ -38,6 +37,41 @@ async def stream_version(session: AsyncSession, stream_id: str) -> int:
     return int(result.scalar_one())
 
 
+# One round trip writes the events, their outbox rows and the relay's wake-up. Rows that
+# lose a race on (stream_id, stream_version) are skipped, and no outbox row is written
+# unless every event went in, so the caller can tell from the count that it lost.
+_APPEND_SQL = sa.text(
+    """
+    WITH new_events AS (
+        INSERT INTO event_store (stream_id, stream_version, event_id, event_type, schema_version,
+                                 tenant, subject, occurred_at, recorded_at, envelope)
+        SELECT :stream_id, e.version, e.event_id, e.event_type, e.schema_version,
+               e.tenant, e.subject, e.occurred_at, e.recorded_at, e.envelope
+        FROM unnest(CAST(:versions AS int[]), CAST(:event_ids AS uuid[]),
+                    CAST(:event_types AS text[]), CAST(:schema_versions AS int[]),
+                    CAST(:tenants AS text[]), CAST(:subjects AS text[]),
+                    CAST(:occurred_ats AS timestamptz[]), CAST(:recorded_ats AS timestamptz[]),
+                    CAST(:envelopes AS jsonb[]))
+             AS e(version, event_id, event_type, schema_version, tenant, subject,
+                  occurred_at, recorded_at, envelope)
+        ON CONFLICT ON CONSTRAINT uq_event_store_stream_version DO NOTHING
+        RETURNING event_id
+    ), new_outbox AS (
+        INSERT INTO outbox (event_id, topic, key, value, headers)
+        SELECT o.event_id, o.topic, o.key, o.value, o.headers
+        FROM unnest(CAST(:event_ids AS uuid[]), CAST(:topics AS text[]),
+                    CAST(:keys AS bytea[]), CAST(:values AS bytea[]),
+                    CAST(:headers AS jsonb[])) AS o(event_id, topic, key, value, headers)
+        WHERE (SELECT count(*) FROM new_events) = :expected_count
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM new_events) AS inserted,
+           (SELECT count(*) FROM new_outbox) AS outboxed,
+           pg_notify(:channel, '') AS notified
+    """
+)
+
+
 async def append(
     session: AsyncSession,
     stream_id: str,
@@ -47,51 +81,46 @@ async def append(
     """Append `events` to `stream_id` if it is still at `expected_version` (0 for a new stream).
 
     Runs inside the caller's transaction so the caller's own state changes, the events and
-    their outbox rows commit or roll back together. Returns the new stream version.
+    their outbox rows commit or roll back together. Returns the new stream version. On
+    `ConcurrencyError` nothing of this append remains in the transaction.
     """
     if not events:
         return expected_version
     actual = await stream_version(session, stream_id)
     if actual != expected_version:
         raise ConcurrencyError(stream_id, expected_version, actual)
-    event_rows: list[dict[str, Any]] = []
-    outbox_rows: list[dict[str, Any]] = []
-    for offset, event in enumerate(events, start=1):
-        event_rows.append(
-            {
-                "stream_id": stream_id,
-                "stream_version": expected_version + offset,
-                "event_id": event.id,
-                "event_type": event.type,
-                "schema_version": event.schema_version,
-                "tenant": event.tenant,
-                "subject": event.subject,
-                "occurred_at": event.occurred_at,
-                "recorded_at": event.recorded_at,
-                "envelope": event.model_dump(mode="json"),
-            }
-        )
-        record = encode(event)
-        outbox_rows.append(
-            {
-                "event_id": event.id,
-                "topic": record.topic,
-                "key": record.key,
-                "value": record.value,
-                "headers": [[name, value.decode()] for name, value in record.headers],
-            }
-        )
-    try:
-        # A savepoint keeps the caller's transaction usable after a lost race.
-        async with session.begin_nested():
-            await session.execute(sa.insert(event_store), event_rows)
-    except IntegrityError as exc:
-        if "uq_event_store_stream_version" in str(exc.orig):
-            raise ConcurrencyError(stream_id, expected_version, None) from exc
-        raise
-    await session.execute(sa.insert(outbox), outbox_rows)
-    # Delivered at commit only, so the relay never wakes for a rolled-back append.
-    await session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+    records = [encode(event) for event in events]
+    event_ids = [event.id for event in events]
+    params = {
+        "stream_id": stream_id,
+        "versions": list(range(expected_version + 1, expected_version + len(events) + 1)),
+        "event_ids": event_ids,
+        "event_types": [event.type for event in events],
+        "schema_versions": [event.schema_version for event in events],
+        "tenants": [event.tenant for event in events],
+        "subjects": [event.subject for event in events],
+        "occurred_ats": [event.occurred_at for event in events],
+        "recorded_ats": [event.recorded_at for event in events],
+        "envelopes": [event.model_dump_json() for event in events],
+        "topics": [record.topic for record in records],
+        "keys": [record.key for record in records],
+        "values": [record.value for record in records],
+        "headers": [
+            json.dumps([[name, value.decode()] for name, value in record.headers])
+            for record in records
+        ],
+        "expected_count": len(events),
+        "channel": OUTBOX_CHANNEL,
+    }
+    connection = await session.connection()
+    inserted = (await connection.execute(_APPEND_SQL, params)).one().inserted
+    if inserted != len(events):
+        if inserted:
+            # Lost the race part-way through a multi-event append: take back what went in.
+            await connection.execute(
+                sa.delete(event_store).where(event_store.c.event_id.in_(event_ids))
+            )
+        raise ConcurrencyError(stream_id, expected_version, None)
     return expected_version + len(events)
 
 

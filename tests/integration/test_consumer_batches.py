@@ -1,0 +1,98 @@
+"""The consumer helper's batch path on the real PostgreSQL: order, dedup within and across
+batches, and isolation of a bad event when a bulk apply fails."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cadre.events.catalogue import AnyEvent
+from cadre.events.consumer import IdempotentConsumer, InboundRecord
+from cadre.events.samples import sample_event
+from cadre.events.wire import encode
+
+pytestmark = [pytest.mark.integration]
+
+
+def as_records(events: Sequence[AnyEvent], first_offset: int = 0) -> list[InboundRecord]:
+    records = []
+    for offset, event in enumerate(events, start=first_offset):
+        record = encode(event)
+        records.append(
+            InboundRecord(record.topic, 0, offset, record.key, record.value, tuple(record.headers))
+        )
+    return records
+
+
+class Recorder:
+    def __init__(self, poison_subject: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.poison_subject = poison_subject
+
+    async def apply_batch(
+        self, session: AsyncSession, items: Sequence[tuple[AnyEvent, InboundRecord]]
+    ) -> None:
+        if any(event.subject == self.poison_subject for event, _ in items):
+            raise ValueError("bad subject in batch")
+        self.calls.append([event.subject for event, _ in items])
+
+
+async def _no_dead_letters(
+    topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> None:
+    raise AssertionError("nothing should be dead-lettered")
+
+
+async def test_a_batch_is_applied_in_order_and_each_event_once(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    events = [sample_event("journal.journal_missed", subject=f"c-{i}") for i in range(6)]
+    recorder = Recorder()
+    consumer = IdempotentConsumer(
+        name="batches",
+        sessions=spine_sessions,
+        apply_batch=recorder.apply_batch,
+        dead_letter=_no_dead_letters,
+    )
+    records = as_records(events)
+    await consumer.handle_batch([*records[:4], records[1]])  # a repeat inside the batch
+    await consumer.handle_batch(records)  # a redelivery overlapping the first batch
+
+    assert recorder.calls == [["c-0", "c-1", "c-2", "c-3"], ["c-4", "c-5"]]
+    assert consumer.stats == {"applied": 6, "duplicate": 5, "dead_lettered": 0}
+
+
+async def test_a_failing_bulk_apply_is_split_so_only_the_bad_event_is_dead_lettered(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    events = [sample_event("journal.journal_missed", subject=s) for s in ("a", "bad", "c")]
+    recorder = Recorder(poison_subject="bad")
+    dead: list[str] = []
+
+    async def dead_letter(
+        topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        dead.append(dict(headers)["ce_subject"].decode())
+
+    consumer = IdempotentConsumer(
+        name="split",
+        sessions=spine_sessions,
+        apply_batch=recorder.apply_batch,
+        dead_letter=dead_letter,
+        max_attempts=2,
+        retry_delay_s=0,
+    )
+    await consumer.handle_batch(as_records(events))
+
+    assert recorder.calls == [["a"], ["c"]]
+    assert dead == ["bad"]
+    assert consumer.stats["dead_lettered"] == 1
+
+
+def test_exactly_one_apply_style_is_required(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        IdempotentConsumer(name="x", sessions=spine_sessions, dead_letter=_no_dead_letters)
