@@ -26,6 +26,11 @@ def broker_dead_letter(broker: KafkaBroker) -> DeadLetterPublisher:
     return publish
 
 
+async def _leave_body_undecoded(_: Any) -> None:
+    """The helper decodes records itself (headers and value), so FastStream need not."""
+    return None
+
+
 def subscribe_idempotent(
     broker: KafkaBroker,
     consumer: IdempotentConsumer,
@@ -43,6 +48,7 @@ def subscribe_idempotent(
         batch_timeout_ms=100,
         auto_offset_reset=auto_offset_reset,
         ack_policy=AckPolicy.ACK,
+        decoder=_leave_body_undecoded,
     )
 
     @subscriber
