@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -121,3 +122,32 @@ async def test_an_empty_or_oversized_key_is_a_400(client: httpx.AsyncClient) -> 
         )
         assert response.status_code == 400
         assert response.json()["code"] == "bad-idempotency-key"
+
+
+async def test_a_repeat_while_the_first_is_still_running_is_409(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    release = asyncio.Event()
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/v1/slow", status_code=201)
+    async def slow() -> dict[str, bool]:
+        await release.wait()
+        return {"done": True}
+
+    app.add_middleware(IdempotencyMiddleware, sessions=spine_sessions)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        headers = {"Idempotency-Key": "slow-1"}
+        first = asyncio.create_task(http.post("/v1/slow", headers=headers))
+        await asyncio.sleep(0.3)  # the first request has claimed the key and is waiting
+        concurrent = await http.post("/v1/slow", headers=headers)
+        release.set()
+        finished = await first
+        replay = await http.post("/v1/slow", headers=headers)
+    assert concurrent.status_code == 409
+    assert concurrent.json()["code"] == "idempotency-key-in-progress"
+    assert finished.status_code == 201
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.catalogue import AnyEvent
-from cadre.events.logging import get_logger
+from cadre.events.logging import event_log_context, get_logger
 from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
 from cadre.events.relay import Backoff
 from cadre.events.tables import processed_events
@@ -177,7 +177,8 @@ class IdempotentConsumer:
             else:
                 assert self.apply is not None
                 for event, record in to_apply:
-                    await self.apply(session, event, record)
+                    with event_log_context(event):
+                        await self.apply(session, event, record)
         applied = len(seen)
         duplicates = len(items) - applied
         self.stats["duplicate"] += duplicates

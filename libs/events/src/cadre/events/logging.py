@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import structlog
+
+if TYPE_CHECKING:
+    from cadre.events.envelope import EventEnvelope
 
 _CONTEXT_KEYS = ("event_id", "correlation_id", "tenant")
 
@@ -52,6 +56,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def event_log_context(event: EventEnvelope) -> AbstractContextManager[None]:
+    """Binds the event's id, tenant and correlation id to every log line inside the block."""
+    return structlog.contextvars.bound_contextvars(
+        event_id=str(event.id), tenant=event.tenant, correlation_id=event.correlation_id
+    )
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

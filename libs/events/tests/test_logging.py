@@ -1,0 +1,55 @@
+"""Logs are JSON lines that always carry event_id, correlation_id and tenant."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from cadre.events.logging import configure_logging, event_log_context, get_logger
+from cadre.events.samples import sample_event
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+def _lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_every_line_has_the_context_keys_even_when_unknown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("attendance")
+    get_logger("t").info("starting", port=8002)
+    [line] = _lines(capsys.readouterr().err)
+    assert line["event"] == "starting"
+    assert line["service"] == "attendance"
+    assert line["level"] == "info"
+    assert {"event_id", "correlation_id", "tenant", "timestamp"} <= set(line)
+    assert line["event_id"] is None
+
+
+def test_inside_an_event_context_lines_carry_its_id_tenant_and_correlation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("scoring")
+    event = sample_event("journal.journal_missed", tenant="wangmo", correlation_id="req-7")
+    with event_log_context(event):
+        get_logger("t").warning("projecting")
+        logging.getLogger("some.library").warning("from the stdlib")
+    get_logger("t").info("after")
+    inside, stdlib, after = _lines(capsys.readouterr().err)
+    for line in (inside, stdlib):
+        assert line["event_id"] == str(event.id)
+        assert line["tenant"] == "wangmo"
+        assert line["correlation_id"] == "req-7"
+    assert stdlib["logger"] == "some.library"
+    assert after["event_id"] is None
