@@ -54,7 +54,7 @@ def subscribe_idempotent(
     @subscriber
     async def handle(_: Any, message: KafkaMessage) -> None:
         raw = message.raw_message
-        records = raw if isinstance(raw, tuple) else (raw,)
+        records = raw if isinstance(raw, tuple | list) else (raw,)
         await consumer.handle_batch([InboundRecord.from_consumer_record(r) for r in records])
 
     return subscriber
