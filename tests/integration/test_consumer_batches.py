@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cadre.devstack.testing import no_dead_letters
 from cadre.events.catalogue import AnyEvent
 from cadre.events.consumer import IdempotentConsumer, InboundRecord
 from cadre.events.samples import sample_event
@@ -39,12 +40,6 @@ class Recorder:
         self.calls.append([event.subject for event, _ in items])
 
 
-async def _no_dead_letters(
-    topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-) -> None:
-    raise AssertionError("nothing should be dead-lettered")
-
-
 async def test_a_batch_is_applied_in_order_and_each_event_once(
     spine_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -54,7 +49,7 @@ async def test_a_batch_is_applied_in_order_and_each_event_once(
         name="batches",
         sessions=spine_sessions,
         apply_batch=recorder.apply_batch,
-        dead_letter=_no_dead_letters,
+        dead_letter=no_dead_letters,
     )
     records = as_records(events)
     await consumer.handle_batch([*records[:4], records[1]])  # a repeat inside the batch
@@ -95,4 +90,4 @@ def test_exactly_one_apply_style_is_required(
     spine_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     with pytest.raises(ValueError, match="exactly one"):
-        IdempotentConsumer(name="x", sessions=spine_sessions, dead_letter=_no_dead_letters)
+        IdempotentConsumer(name="x", sessions=spine_sessions, dead_letter=no_dead_letters)

@@ -6,12 +6,12 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.devstack.pytest_plugin import TopicFactory
-from cadre.devstack.testing import Projection, eventually, unique_tenant
+from cadre.devstack.testing import Projection, eventually, read_topic, unique_tenant
 from cadre.events.consumer import IdempotentConsumer
 from cadre.events.faststream_adapter import broker_dead_letter, subscribe_idempotent
 from cadre.events.samples import sample_event
@@ -83,7 +83,7 @@ async def test_poison_and_garbage_are_dead_lettered_and_later_messages_still_app
 
     # Once inside its batch, then max_attempts times on its own once the batch is split.
     assert projection.attempts_on_failures == 1 + 3
-    dead = await _read_topic(kafka_bootstrap, topic + ".dlq", expected=2)
+    dead = await read_topic(kafka_bootstrap, topic + ".dlq", at_least=2)
     by_type = {header_map(r.headers)["dlq_error_type"]: r for r in dead}
     assert set(by_type) == {"ValueError", "MalformedMessage"}
 
@@ -124,26 +124,3 @@ async def _count(projection: Projection, tenant: str, n: int) -> bool:
 
 async def _dead_lettered(consumer: IdempotentConsumer, n: int) -> bool:
     return consumer.stats["dead_lettered"] == n
-
-
-async def _read_topic(
-    bootstrap: str, topic: str, expected: int
-) -> list[ConsumerRecord[bytes, bytes]]:
-    reader = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-        enable_auto_commit=False,
-    )
-    await reader.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        for _ in range(20):
-            batch = await reader.getmany(timeout_ms=500)
-            records.extend(r for rs in batch.values() for r in rs)
-            if len(records) >= expected:
-                break
-    finally:
-        await reader.stop()
-    return records

@@ -10,18 +10,24 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cadre.devstack.infra import create_topics
 from cadre.devstack.kafka import KafkaServer
 from cadre.devstack.processes import kill_process
-from cadre.devstack.testing import Projection, eventually, unique_tenant
-from cadre.events.consumer import IdempotentConsumer, InboundRecord
+from cadre.devstack.testing import (
+    Projection,
+    eventually,
+    no_dead_letters,
+    read_topic,
+    unique_tenant,
+)
+from cadre.events.consumer import IdempotentConsumer
 from cadre.events.relay import OutboxRelay
 from cadre.events.samples import sample_event
 from cadre.events.store import append_in_transaction
 from cadre.events.tables import outbox
+from cadre.events.wire import header_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -116,12 +122,12 @@ async def test_kafka_sigkill_during_publishing_loses_nothing_and_applies_once(
         relay.stop()
         await relay_task
 
-    records = await _read_all(own_kafka.bootstrap, "attendance.events.v1", len(appended))
-    delivered = {dict(r.headers)["ce_id"].decode() for r in records}
+    records = await read_topic(own_kafka.bootstrap, "attendance.events.v1", len(appended))
+    delivered = {header_map(r.headers)["ce_id"] for r in records}
     assert delivered == appended, f"lost {len(appended - delivered)} events"
 
     consumer = IdempotentConsumer(
-        name="outage", sessions=spine_sessions, apply=projection.apply, dead_letter=_no_dead_letters
+        name="outage", sessions=spine_sessions, apply=projection.apply, dead_letter=no_dead_letters
     )
     for chunk in range(0, len(records), 500):
         await consumer.handle_batch(records[chunk : chunk + 500])
@@ -138,35 +144,3 @@ async def _published_some(relay: OutboxRelay) -> bool:
 
 async def _none_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
     return await _pending(sessions) == 0
-
-
-async def _no_dead_letters(
-    topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-) -> None:
-    raise AssertionError("nothing should be dead-lettered")
-
-
-async def _read_all(bootstrap: str, topic: str, at_least: int) -> list[InboundRecord]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    records: list[InboundRecord] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        seen: set[bytes] = set()
-        while loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
-            fresh = [InboundRecord.from_consumer_record(r) for rs in batch.values() for r in rs]
-            records.extend(fresh)
-            seen.update(dict(r.headers)["ce_id"] for r in fresh)
-            if len(seen) >= at_least and not fresh:
-                break
-    finally:
-        await consumer.stop()
-    return records

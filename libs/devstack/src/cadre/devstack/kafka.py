@@ -7,16 +7,17 @@ substitute: if neither works, starting fails with Maven's own error.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 from cadre.devstack.paths import cache_dir
-from cadre.devstack.processes import StackError, spawn, stop_process, wait_for_port
+from cadre.devstack.processes import LocalServer, StackError
 
 DEFAULT_KAFKA_VERSION = "4.1.1"
 
@@ -76,22 +77,15 @@ def resolve_kafka_libs(log: list[str] | None = None) -> Path:
 
 
 @dataclass
-class KafkaServer:
+class KafkaServer(LocalServer):
     """One combined broker+controller node with its data under `home`."""
 
-    home: Path
-    port: int
     controller_port: int
     heap: str = "768m"
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def log_file(self) -> Path:
-        return self.home / "kafka.log"
 
     def _write_config(self) -> Path:
         data_dir = self.home / "data"
@@ -167,19 +161,9 @@ class KafkaServer:
                 raise StackError(
                     f"formatting Kafka storage failed:\n{result.stdout}\n{result.stderr}"
                 )
-        self.process = spawn(
-            self._java(libs, "kafka.Kafka", str(config), heap=self.heap), self.log_file
-        )
-        wait_for_port(self.port, timeout_s, self.process, self.log_file, what="Kafka")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, timeout_s=30)
-            self.process = None
+        self._launch(self._java(libs, "kafka.Kafka", str(config), heap=self.heap), timeout_s)
 
 
 def _kraft_cluster_id() -> str:
     """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as StorageTool)."""
-    import base64
-
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -6,10 +6,10 @@ import glob
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from cadre.devstack.processes import StackError, as_unprivileged, spawn, stop_process, wait_for_port
+from cadre.devstack.processes import LocalServer, StackError, as_unprivileged
 
 PG_USER = "cadre"
 SYSTEM_USER = "postgres"  # used when we are root: PostgreSQL will not run as root
@@ -43,19 +43,11 @@ def _version_key(path: str) -> int:
 
 
 @dataclass
-class PostgresServer:
-    home: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
+class PostgresServer(LocalServer):
     @property
     def data_dir(self) -> Path:
         # Resolved: as root the home may be a link to a place the postgres user can reach.
         return self.home.resolve() / "data"
-
-    @property
-    def log_file(self) -> Path:
-        return self.home.resolve() / "postgres.log"
 
     def _own(self) -> None:
         """As root, hand the data to the `postgres` user, moving it somewhere that user can
@@ -111,36 +103,14 @@ class PostgresServer:
                     f"(when running as root, {self.home} must be reachable by the "
                     f"'{SYSTEM_USER}' user)"
                 )
-        self.process = spawn(
-            as_unprivileged(
-                [
-                    str(bin_dir / "postgres"),
-                    "-D",
-                    str(self.data_dir),
-                    "-p",
-                    str(self.port),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    f"unix_socket_directories={self.home.resolve()}",
-                    "-c",
-                    "max_connections=300",
-                    "-c",
-                    "shared_buffers=256MB",
-                    "-c",
-                    "fsync=on",
-                    "-c",
-                    "synchronous_commit=on",
-                    "-c",
-                    "log_min_messages=warning",
-                ],
-                SYSTEM_USER,
-            ),
-            self.log_file,
-        )
-        wait_for_port(self.port, timeout_s, self.process, self.log_file, what="PostgreSQL")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.home.resolve()),
+            "max_connections": "300",
+            "shared_buffers": "256MB",
+            "log_min_messages": "warning",
+        }
+        command = [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
+        for name, value in settings.items():
+            command += ["-c", f"{name}={value}"]
+        self._launch(as_unprivileged(command, SYSTEM_USER), timeout_s)

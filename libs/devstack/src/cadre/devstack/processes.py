@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -96,3 +97,27 @@ def as_unprivileged(command: Sequence[str], user: str) -> list[str]:
     if os.geteuid() != 0:
         return list(command)
     return ["runuser", "-u", user, "--", *command]
+
+
+@dataclass
+class LocalServer:
+    """A server process with its data under `home`, listening on `port` on loopback."""
+
+    home: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False, kw_only=True)
+
+    @property
+    def log_file(self) -> Path:
+        return self.home.resolve() / f"{type(self).__name__.removesuffix('Server').lower()}.log"
+
+    def _launch(self, command: Sequence[str], timeout_s: float) -> None:
+        """Start `command` and wait until the port answers (or fail with the log's tail)."""
+        self.process = spawn(command, self.log_file)
+        what = type(self).__name__.removesuffix("Server")
+        wait_for_port(self.port, timeout_s, self.process, self.log_file, what=what)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout_s=30)
+            self.process = None

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from cadre.devstack.processes import StackError, spawn, stop_process, wait_for_port
+from cadre.devstack.processes import LocalServer, StackError
 
 
 def find_redis_server() -> str:
@@ -22,40 +20,10 @@ def find_redis_server() -> str:
 
 
 @dataclass
-class RedisServer:
-    home: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def log_file(self) -> Path:
-        return self.home / "redis.log"
-
+class RedisServer(LocalServer):
     def start(self, timeout_s: float = 30.0) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        self.process = spawn(
-            [
-                find_redis_server(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.home),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--protected-mode",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            self.log_file,
-        )
-        wait_for_port(self.port, timeout_s, self.process, self.log_file, what="Redis")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
+        command = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--dir", str(self.home), "--appendonly", "yes", "--save", ""]
+        command += ["--protected-mode", "no", "--daemonize", "no"]
+        self._launch(command, timeout_s)

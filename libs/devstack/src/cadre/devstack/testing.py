@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cadre.events.catalogue import AnyEvent
@@ -103,3 +104,40 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {message}")
         await asyncio.sleep(interval_s)
+
+
+async def no_dead_letters(
+    topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> None:
+    """A dead-letter publisher for tests in which nothing may be dead-lettered."""
+    raise AssertionError(f"nothing should be dead-lettered, but a record went to {topic}")
+
+
+async def read_topic(
+    bootstrap: str, topic: str, at_least: int, timeout_s: float = 60.0
+) -> list[InboundRecord]:
+    """Every record of `topic` from the beginning, reading until at least `at_least` distinct
+    ones have arrived and a poll brings nothing new (duplicates are kept)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[InboundRecord] = []
+    positions: set[str] = set()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+            fresh = [InboundRecord.from_consumer_record(r) for rs in batch.values() for r in rs]
+            records.extend(fresh)
+            positions.update(r.position for r in fresh)
+            if len(positions) >= at_least and not fresh:
+                break
+    finally:
+        await consumer.stop()
+    return records
