@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -74,6 +76,8 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         send_timeout_s: float = 15.0,
+        keep_published_for: timedelta = timedelta(days=7),
+        prune_interval_s: float = 600.0,
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
         self.service = service
@@ -86,6 +90,10 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.published_total = 0
+        self._keep_published_for = keep_published_for
+        self._prune_interval_s = prune_interval_s
+        self._next_prune_at = 0.0
+        self._next_backlog_count_at = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -140,6 +148,7 @@ class OutboxRelay:
                 self._batch_size,
             )
             await self._report_backlog(connection, len(rows))
+            await self._prune_if_due(connection)
             if not rows:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval_s)
@@ -187,12 +196,31 @@ class OutboxRelay:
 
     async def _report_backlog(self, connection: asyncpg.Connection, fetched: int) -> None:
         if fetched < self._batch_size:
-            backlog = fetched
-        else:
+            OUTBOX_BACKLOG.labels(self.service).set(fetched)  # everything pending was fetched
+            return
+        now = time.monotonic()
+        if now >= self._next_backlog_count_at:  # counting a long backlog is not free
+            self._next_backlog_count_at = now + 1.0
             backlog = await connection.fetchval(
                 "SELECT count(*) FROM outbox WHERE published_at IS NULL"
             )
-        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+            OUTBOX_BACKLOG.labels(self.service).set(backlog)
+
+    async def _prune_if_due(self, connection: asyncpg.Connection) -> None:
+        now = time.monotonic()
+        if now >= self._next_prune_at:
+            self._next_prune_at = now + self._prune_interval_s
+            await self.prune(connection)
+
+    async def prune(self, connection: asyncpg.Connection) -> int:
+        """Delete rows published longer ago than `keep_published_for`; returns how many.
+
+        The event store keeps every event, so a pruned outbox row is never the only copy."""
+        status = await connection.execute(
+            "DELETE FROM outbox WHERE published_at < now() - $1::interval",
+            self._keep_published_for,
+        )
+        return int(status.split()[-1])
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
