@@ -10,12 +10,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cadre.events.catalogue import AnyEvent
 from cadre.events.consumer import InboundRecord
+from cadre.events.settings import ServiceSettings
 from cadre.events.wire import header_map
 
 PROJECTION_DDL = """
@@ -141,3 +144,33 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+def check_service_wiring(
+    app_factory: Callable[[], FastAPI],
+    settings_class: type[ServiceSettings],
+    name: str,
+    default_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What every service promises before it has any domain API: its settings honour the
+    `CADRE_<SERVICE>_*` variables, and its app has the shared operational routes."""
+    prefix = f"CADRE_{name.upper()}_"
+    for variable in ("HTTP_PORT", "DATABASE_URL"):
+        monkeypatch.delenv(prefix + variable, raising=False)
+    defaults = settings_class()
+    assert defaults.service_name == name
+    assert defaults.http_port == default_port
+    assert defaults.effective_database_url.endswith(f"/cadre_{name}")
+
+    monkeypatch.setenv(prefix + "HTTP_PORT", "18999")
+    monkeypatch.setenv(prefix + "DATABASE_URL", "postgresql+asyncpg://u@h:1/elsewhere")
+    monkeypatch.setenv("CADRE_KAFKA_BOOTSTRAP", "kafka.internal:9092")
+    overridden = settings_class()
+    assert overridden.http_port == 18999
+    assert overridden.effective_database_url == "postgresql+asyncpg://u@h:1/elsewhere"
+    assert overridden.kafka_bootstrap == "kafka.internal:9092"
+
+    spec = app_factory().openapi()
+    assert spec["info"]["title"] == f"cadre {name}"
+    assert {"/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
