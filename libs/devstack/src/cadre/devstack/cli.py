@@ -137,7 +137,7 @@ def status() -> None:
 def kafka_libs() -> None:
     """Resolve the Kafka jars (through Maven unless KAFKA_HOME is set) and print where they are."""
     try:
-        console.print(str(resolve_kafka_libs()))
+        console.print(str(resolve_kafka_libs(_say)))
     except StackError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

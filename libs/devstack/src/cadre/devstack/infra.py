@@ -13,7 +13,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cadre.devstack import ports
-from cadre.devstack.kafka import KafkaServer
+from cadre.devstack.kafka import KafkaServer, resolve_kafka_libs
 from cadre.devstack.paths import stack_dir
 from cadre.devstack.postgres import PG_USER, PostgresServer
 from cadre.devstack.processes import StackError, port_open
@@ -63,6 +63,8 @@ class Infra:
             if port_open(server.port):
                 report(f"{name}: reusing the server already listening on {server.port}")
                 continue
+            if server is self.kafka:
+                resolve_kafka_libs(report)  # a one-off download on a fresh machine: say so
             began = time.monotonic()
             report(f"{name}: starting on port {server.port} (data in {server.home})")
             server.start()

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -26,7 +27,7 @@ def kafka_version() -> str:
     return os.environ.get("CADRE_KAFKA_VERSION", DEFAULT_KAFKA_VERSION)
 
 
-def resolve_kafka_libs(log: list[str] | None = None) -> Path:
+def resolve_kafka_libs(report: Callable[[str], None] | None = None) -> Path:
     """The directory of jars to put on the classpath, resolving them through Maven if needed."""
     kafka_home = os.environ.get("KAFKA_HOME")
     if kafka_home:
@@ -50,8 +51,8 @@ def resolve_kafka_libs(log: list[str] | None = None) -> Path:
     libs.mkdir(parents=True)
     pom = libs.parent / "pom.xml"
     pom.write_text(files("cadre.devstack").joinpath("resources/kafka-pom.xml").read_text())
-    if log is not None:
-        log.append(f"resolving Kafka {version} jars through Maven into {libs}")
+    if report is not None:
+        report(f"Kafka: resolving the {version} jars through Maven into {libs} (first run only)")
     result = subprocess.run(
         [
             mvn,
@@ -73,6 +74,8 @@ def resolve_kafka_libs(log: list[str] | None = None) -> Path:
             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     marker.write_text(version)
+    if report is not None:
+        report(f"Kafka: {len(list(libs.glob('*.jar')))} jars resolved")
     return libs
 
 
