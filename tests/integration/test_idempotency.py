@@ -9,13 +9,15 @@ import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cadre.events.idempotency import IdempotencyMiddleware
 from cadre.events.problems import install_problem_handlers
 from cadre.events.samples import sample_event
+from cadre.events.service import create_service_app
+from cadre.events.settings import ServiceSettings
 from cadre.events.store import append
 from cadre.events.tables import event_store
 
@@ -151,3 +153,31 @@ async def test_a_repeat_while_the_first_is_still_running_is_409(
     assert finished.status_code == 201
     assert replay.status_code == 201
     assert replay.headers["idempotent-replayed"] == "true"
+
+
+async def test_services_built_by_the_shared_factory_honour_idempotency_keys(
+    spine_db: tuple[str, AsyncEngine], kafka_bootstrap: str
+) -> None:
+    url, _ = spine_db
+    router = APIRouter()
+    calls: list[str] = []
+
+    @router.post("/things", status_code=201)
+    async def create_thing(body: Missed) -> dict[str, int]:
+        calls.append(body.subject)
+        return {"n": len(calls)}
+
+    settings = ServiceSettings(
+        service_name="probe", database_url=url, kafka_bootstrap=kafka_bootstrap, relay_enabled=False
+    )
+    app = create_service_app(settings, title="probe", description="", routers=[router])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            headers = {"Idempotency-Key": "svc-1"}
+            first = await http.post("/v1/things", json={"subject": "a"}, headers=headers)
+            again = await http.post("/v1/things", json={"subject": "a"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == {"n": 1}
+    assert again.headers["idempotent-replayed"] == "true"
+    assert calls == ["a"]

@@ -61,7 +61,7 @@ def test_a_v1_payload_is_not_accepted_as_v2_without_upcasting() -> None:
 def test_missing_upcaster_step_is_an_error() -> None:
     registry = UpcasterRegistry()
     with pytest.raises(LookupError, match="no upcaster"):
-        registry.upcast(_v1_envelope())
+        registry.upcast(_v1_envelope(), target=2)
 
 
 def test_an_upcaster_step_cannot_be_registered_twice() -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AwareDatetime, Field, TypeAdapter
 
 from cadre.events.envelope import EventData, EventEnvelope
+from cadre.events.upcasting import UPCASTERS
 from cadre.events.vocabulary import (
     CheckInMode,
     DayStatus,
@@ -542,6 +543,8 @@ def event_class(type_name: str) -> type[EventEnvelope]:
 
 def parse_event(raw: dict[str, Any]) -> AnyEvent:
     """Validate a full envelope dict at any schema version, upcasting older versions first."""
-    from cadre.events.upcasting import UPCASTERS
-
-    return EVENT_ADAPTER.validate_python(UPCASTERS.upcast(raw))
+    type_name = raw.get("type")
+    cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is not None:  # an unknown type is reported by validation
+        raw = UPCASTERS.upcast(raw, cls.CURRENT_SCHEMA_VERSION)
+    return EVENT_ADAPTER.validate_python(raw)

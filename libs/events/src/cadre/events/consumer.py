@@ -23,11 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cadre.events.backoff import Backoff
 from cadre.events.catalogue import AnyEvent
 from cadre.events.logging import event_log_context, get_logger
 from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
-from cadre.events.relay import Backoff
-from cadre.events.tables import processed_events
 from cadre.events.topics import dlq_topic
 from cadre.events.wire import MalformedMessage, decode, header_map
 
@@ -264,12 +263,3 @@ class IdempotentConsumer:
             dlq=dlq_topic(record.topic),
             error=str(error),
         )
-
-
-async def already_processed(session: AsyncSession, consumer: str, dedup_key: str) -> bool:
-    result = await session.execute(
-        sa.select(processed_events.c.outcome).where(
-            processed_events.c.consumer == consumer, processed_events.c.dedup_key == dedup_key
-        )
-    )
-    return result.scalar_one_or_none() is not None

@@ -75,7 +75,3 @@ class EventEnvelope(BaseModel):
                 f"got {self.schema_version} (upcast older versions before validating)"
             )
         return self
-
-    @property
-    def service(self) -> str:
-        return self.source

@@ -41,11 +41,12 @@ class IdempotencyMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: async_sessionmaker[AsyncSession] | None = None,
         ttl: timedelta = timedelta(hours=24),
     ) -> None:
+        """Without `sessions`, the app's `state.sessions` is used (set up by its lifespan)."""
         self.app = app
-        self.sessions = sessions
+        self._sessions = sessions
         self.ttl = ttl
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -74,7 +75,7 @@ class IdempotencyMiddleware:
         ).hexdigest()
         request_hash = hashlib.sha256(scope.get("query_string", b"") + b"\n" + body).hexdigest()
 
-        stored = await self._claim(scope_id, key, request_hash)
+        stored = await self._claim(scope, scope_id, key, request_hash)
         if stored is not None:
             if stored.request_hash != request_hash:
                 await _send_problem(
@@ -126,11 +127,19 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         finally:
-            await self._complete(scope_id, key, status, response_headers, b"".join(chunks))
+            await self._complete(scope, scope_id, key, status, response_headers, b"".join(chunks))
 
-    async def _claim(self, scope_id: str, key: str, request_hash: str) -> StoredResponse | None:
+    def _sessions_for(self, scope: Scope) -> async_sessionmaker[AsyncSession]:
+        if self._sessions is not None:
+            return self._sessions
+        sessions: async_sessionmaker[AsyncSession] = scope["app"].state.sessions
+        return sessions
+
+    async def _claim(
+        self, scope: Scope, scope_id: str, key: str, request_hash: str
+    ) -> StoredResponse | None:
         now = datetime.now(UTC)
-        async with self.sessions() as session, session.begin():
+        async with self._sessions_for(scope)() as session, session.begin():
             # An expired key is forgotten so it can be used afresh.
             await session.execute(
                 sa.delete(idempotency_keys).where(
@@ -159,10 +168,16 @@ class IdempotencyMiddleware:
             return StoredResponse(row[0], row[1], row[2], row[3])
 
     async def _complete(
-        self, scope_id: str, key: str, status: int, headers: list[tuple[str, str]], body: bytes
+        self,
+        scope: Scope,
+        scope_id: str,
+        key: str,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
     ) -> None:
         where = (idempotency_keys.c.scope == scope_id, idempotency_keys.c.key == key)
-        async with self.sessions() as session, session.begin():
+        async with self._sessions_for(scope)() as session, session.begin():
             if status >= 500:
                 await session.execute(sa.delete(idempotency_keys).where(*where))
             else:

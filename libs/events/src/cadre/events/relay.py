@@ -13,13 +13,13 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from cadre.events.backoff import Backoff
 from cadre.events.db import asyncpg_dsn
 from cadre.events.logging import get_logger
 from cadre.events.metrics import (
@@ -48,22 +48,6 @@ def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
-
-
-@dataclass
-class Backoff:
-    initial_s: float = 0.1
-    maximum_s: float = 5.0
-    current_s: float = 0.0
-
-    def next(self) -> float:
-        self.current_s = (
-            self.initial_s if self.current_s == 0 else min(self.current_s * 2, self.maximum_s)
-        )
-        return self.current_s
-
-    def reset(self) -> None:
-        self.current_s = 0.0
 
 
 class OutboxRelay:

@@ -139,9 +139,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
 
-    app.add_middleware(
-        _LazyIdempotency, app_ref=app, ttl=timedelta(hours=settings.idempotency_ttl_hours)
-    )
+    app.add_middleware(IdempotencyMiddleware, ttl=timedelta(hours=settings.idempotency_ttl_hours))
     app.add_middleware(CorrelationMiddleware, service=settings.service_name)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
@@ -187,24 +185,6 @@ def create_service_app(
     for router in routers:
         app.include_router(router, prefix="/v1")
     return app
-
-
-class _LazyIdempotency:
-    """Builds the idempotency middleware once the lifespan has opened the database."""
-
-    def __init__(self, app: ASGIApp, app_ref: FastAPI, ttl: timedelta) -> None:
-        self.app = app
-        self.app_ref = app_ref
-        self.ttl = ttl
-        self._inner: IdempotencyMiddleware | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self._inner is None:
-            self._inner = IdempotencyMiddleware(self.app, self.app_ref.state.sessions, self.ttl)
-        await self._inner(scope, receive, send)
 
 
 async def _check_postgres(engine: AsyncEngine) -> None:

@@ -29,21 +29,15 @@ class UpcasterRegistry:
 
         return decorator
 
-    def upcast(self, envelope: Payload) -> Payload:
-        """Return the envelope with `data` lifted to the current version of its type."""
-        from cadre.events.catalogue import EVENT_TYPES
-
+    def upcast(self, envelope: Payload, target: int) -> Payload:
+        """Return the envelope with `data` lifted to version `target` of its type."""
         event_type = envelope.get("type")
-        cls = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
-        if cls is None:
-            return envelope  # validation reports the unknown type
-        target = cls.CURRENT_SCHEMA_VERSION
         version = envelope.get("schema_version", target)
         if not isinstance(version, int) or version > target:
             return envelope  # a newer producer than this reader: validation reports it
         data = envelope.get("data")
         while version < target:
-            step = self._steps.get((cls.model_fields["type"].default, version))
+            step = self._steps.get((str(event_type), version))
             if step is None:
                 raise LookupError(f"no upcaster registered for {event_type} v{version}")
             data = step(dict(data) if isinstance(data, dict) else {})
