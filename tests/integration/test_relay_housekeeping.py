@@ -1,7 +1,8 @@
-"""The relay prunes outbox rows published long ago, and only those."""
+"""Relay housekeeping: pruning old published rows, and one active relay per database."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import asyncpg
@@ -9,11 +10,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from cadre.devstack.testing import eventually, read_topic, unique_tenant
+from cadre.events.consumer import InboundRecord
 from cadre.events.db import asyncpg_dsn
 from cadre.events.relay import OutboxRelay
 from cadre.events.samples import sample_event
 from cadre.events.store import append_in_transaction
 from cadre.events.tables import event_store, outbox
+from cadre.events.wire import header_map
 
 pytestmark = [pytest.mark.integration]
 
@@ -59,3 +63,42 @@ async def test_prune_deletes_only_rows_published_before_the_retention(
         events = await connection.scalar(sa.select(sa.func.count()).select_from(event_store))
     assert remaining == {recent, pending}
     assert events == 3, "the event store keeps every event"
+
+
+async def test_two_relays_on_one_database_publish_each_row_once(
+    spine_db: tuple[str, AsyncEngine],
+    spine_sessions: async_sessionmaker[AsyncSession],
+    kafka_bootstrap: str,
+) -> None:
+    url, _ = spine_db
+    tenant = unique_tenant()
+    relays = [
+        OutboxRelay(service=f"replica-{i}", database_url=url, kafka_bootstrap=kafka_bootstrap)
+        for i in range(2)
+    ]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        for i in range(200):
+            event = sample_event("journal.journal_missed", tenant=tenant, subject=f"c-{i}")
+            await append_in_transaction(spine_sessions, f"s-{i}", 0, [event])
+        await eventually(
+            lambda: _all_published(relays, 200), timeout_s=30, message="200 rows published"
+        )
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks)
+
+    assert sorted(relay.published_total for relay in relays) == [0, 200], "one leader at a time"
+
+    def ours(records: list[InboundRecord]) -> list[InboundRecord]:
+        return [r for r in records if header_map(r.headers).get("ce_tenant") == tenant]
+
+    records = await read_topic(
+        kafka_bootstrap, "journal.events.v1", until=lambda rs: len(ours(rs)) >= 200
+    )
+    assert len(ours(records)) == 200
+
+
+async def _all_published(relays: list[OutboxRelay], n: int) -> bool:
+    return sum(relay.published_total for relay in relays) >= n

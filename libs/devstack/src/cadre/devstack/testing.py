@@ -117,10 +117,15 @@ async def no_dead_letters(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, at_least: int, timeout_s: float = 60.0
+    bootstrap: str,
+    topic: str,
+    at_least: int = 0,
+    timeout_s: float = 60.0,
+    until: Callable[[list[InboundRecord]], bool] | None = None,
 ) -> list[InboundRecord]:
-    """Every record of `topic` from the beginning, reading until at least `at_least` distinct
-    ones have arrived and a poll brings nothing new (duplicates are kept)."""
+    """Every record of `topic` from the beginning (duplicates kept), read until `until(records)`
+    holds or, without `until`, until `at_least` distinct records arrived and a poll brought
+    nothing new. Fails after `timeout_s`."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -139,8 +144,10 @@ async def read_topic(
             fresh = [InboundRecord.from_consumer_record(r) for rs in batch.values() for r in rs]
             records.extend(fresh)
             positions.update(r.position for r in fresh)
-            if len(positions) >= at_least and not fresh:
+            if until(records) if until else len(positions) >= at_least and not fresh:
                 break
+        else:
+            raise AssertionError(f"reading {topic} timed out after {timeout_s}s")
     finally:
         await consumer.stop()
     return records
