@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from cadre.events.samples import sample_event
 from cadre.events.service import create_service_app
 from cadre.events.settings import ServiceSettings
 from cadre.events.store import append
-from cadre.events.tables import event_store
+from cadre.events.tables import event_store, idempotency_keys
 
 pytestmark = [pytest.mark.integration]
 
@@ -181,3 +182,37 @@ async def test_services_built_by_the_shared_factory_honour_idempotency_keys(
     assert again.json() == {"n": 1}
     assert again.headers["idempotent-replayed"] == "true"
     assert calls == ["a"]
+
+
+async def test_a_claim_abandoned_by_a_crashed_process_expires_after_its_lease(
+    client: httpx.AsyncClient, spine_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = {"Idempotency-Key": "crashed"}
+    async with spine_sessions() as session, session.begin():
+        # What a process that died mid-request leaves behind: a claim with no answer.
+        await session.execute(
+            sa.insert(idempotency_keys).values(
+                scope="x", key="crashed", request_hash="h", created_at=sa.func.now()
+            )
+        )
+    first = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
+    assert first.status_code == 201, "a claim in another scope does not block this one"
+
+    async with spine_sessions() as session, session.begin():
+        await session.execute(
+            sa.update(idempotency_keys)
+            .where(idempotency_keys.c.key == "crashed")
+            .values(status_code=None, created_at=sa.func.now() - timedelta(minutes=1))
+        )
+    blocked = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
+    assert blocked.status_code == 409, "within the lease the claim still blocks"
+
+    async with spine_sessions() as session, session.begin():
+        await session.execute(
+            sa.update(idempotency_keys)
+            .where(idempotency_keys.c.key == "crashed")
+            .values(created_at=sa.func.now() - timedelta(minutes=6))
+        )
+    retried = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers

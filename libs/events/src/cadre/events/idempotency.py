@@ -5,7 +5,8 @@ when it completes. A repeat with the same body replays the stored answer (with a
 `Idempotent-Replayed: true` header) and runs nothing. The same key with a different body is
 a client error (422); a repeat while the first is still running gets 409. Answers of 5xx
 release the key so the client may retry. Keys are scoped to the caller's credentials and
-the method and path, and expire after a configurable time.
+the method and path, and expire after a configurable time. A claim left unfinished by a
+crashed process blocks the key only for `in_progress_lease`.
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ class IdempotencyMiddleware:
         app: ASGIApp,
         sessions: async_sessionmaker[AsyncSession] | None = None,
         ttl: timedelta = timedelta(hours=24),
+        in_progress_lease: timedelta = timedelta(minutes=5),
     ) -> None:
         """Without `sessions`, the app's `state.sessions` is used (set up by its lifespan)."""
         self.app = app
         self._sessions = sessions
         self.ttl = ttl
+        self.in_progress_lease = in_progress_lease
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _UNSAFE_METHODS:
@@ -140,12 +143,19 @@ class IdempotencyMiddleware:
     ) -> StoredResponse | None:
         now = datetime.now(UTC)
         async with self._sessions_for(scope)() as session, session.begin():
-            # An expired key is forgotten so it can be used afresh.
+            # An expired key is forgotten so it can be used afresh, and so is a claim whose
+            # request never finished (its process died) once the lease has run out.
             await session.execute(
                 sa.delete(idempotency_keys).where(
                     idempotency_keys.c.scope == scope_id,
                     idempotency_keys.c.key == key,
-                    idempotency_keys.c.created_at < now - self.ttl,
+                    sa.or_(
+                        idempotency_keys.c.created_at < now - self.ttl,
+                        sa.and_(
+                            idempotency_keys.c.status_code.is_(None),
+                            idempotency_keys.c.created_at < now - self.in_progress_lease,
+                        ),
+                    ),
                 )
             )
             inserted = await session.execute(
