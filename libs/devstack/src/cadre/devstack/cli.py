@@ -7,6 +7,7 @@ cadre-stack status   what is listening on the stack's ports
 
 from __future__ import annotations
 
+import signal
 import time
 
 import typer
@@ -28,6 +29,17 @@ def _say(message: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}", highlight=False)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM stop the stack cleanly, even where SIGINT arrives ignored (a process
+    started in the background by a shell inherits SIGINT as ignored)."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def _start_infra() -> Infra:
     infra = Infra()
     try:
@@ -36,6 +48,9 @@ def _start_infra() -> Infra:
         infra.stop(_say)
         console.print(f"[red]cannot start the stack:[/red] {exc}")
         raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        infra.stop(_say)  # interrupted while starting: stop what already runs
+        raise typer.Exit(130) from None
     return infra
 
 
@@ -51,6 +66,7 @@ def up(
             f"[red]unknown services:[/red] {', '.join(unknown)}; known: {', '.join(SERVICES)}"
         )
         raise typer.Exit(2)
+    _stop_on_signals()
     infra = _start_infra()
     logs = stack_dir() / "logs"
     supervised = [
@@ -103,6 +119,7 @@ def _print_urls(services: list[SupervisedService]) -> None:
 @app.command()
 def infra() -> None:
     """Start only Kafka, PostgreSQL and Redis and keep them running until Ctrl-C."""
+    _stop_on_signals()
     servers = _start_infra()
     _say("infrastructure running; Ctrl-C stops what this command started")
     try:
