@@ -21,11 +21,19 @@ log = get_logger(__name__)
 class Problem(Exception):
     """Raise from a handler to answer with a problem body; `code` is machine-readable."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers
         self.extra = extra
 
 
@@ -68,7 +76,9 @@ def _code_for_status(status: int) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.code, exc.detail, request.url.path, **exc.extra)
+        return problem_response(
+            exc.status, exc.code, exc.detail, request.url.path, headers=exc.headers, **exc.extra
+        )
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
