@@ -16,11 +16,14 @@ CATALOGUE = {
     "directory": [
         "unit_created",
         "cadre_registered",
+        # Added beyond DESIGN's list: details edits and tenant calendar overrides.
+        "cadre_updated",
         "cadre_transferred",
         "cadre_deactivated",
         "role_granted",
         "role_revoked",
         "geofence_set",
+        "workday_overridden",
     ],
     "attendance": [
         "device_bound",

@@ -64,6 +64,21 @@ class CadreRegistered(EventEnvelope):
     data: CadreRegisteredData
 
 
+class CadreUpdatedData(EventData):
+    """The person's own details changed (a transfer is `cadre_transferred`)."""
+
+    cadre_id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    rank: str | None = None
+    leader_level: LeaderLevel | None = None
+    stationed: bool = False
+
+
+class CadreUpdated(EventEnvelope):
+    type: Literal["directory.cadre_updated"] = "directory.cadre_updated"
+    data: CadreUpdatedData
+
+
 class CadreTransferredData(EventData):
     cadre_id: Identifier
     from_unit_id: Identifier
@@ -116,6 +131,19 @@ class GeofenceSetData(EventData):
 class GeofenceSet(EventEnvelope):
     type: Literal["directory.geofence_set"] = "directory.geofence_set"
     data: GeofenceSetData
+
+
+class WorkdayOverriddenData(EventData):
+    """A tenant's own calendar decision on top of the national one; `workday` None removes it."""
+
+    day: date
+    workday: bool | None
+    note: str = Field(default="", max_length=200)
+
+
+class WorkdayOverridden(EventEnvelope):
+    type: Literal["directory.workday_overridden"] = "directory.workday_overridden"
+    data: WorkdayOverriddenData
 
 
 # --------------------------------------------------------------------------- attendance
@@ -455,11 +483,13 @@ class ContributionVoided(EventEnvelope):
 EVENT_CLASSES: tuple[type[EventEnvelope], ...] = (
     UnitCreated,
     CadreRegistered,
+    CadreUpdated,
     CadreTransferred,
     CadreDeactivated,
     RoleGranted,
     RoleRevoked,
     GeofenceSet,
+    WorkdayOverridden,
     DeviceBound,
     DeviceUnbound,
     CheckedIn,
@@ -489,11 +519,13 @@ EVENT_CLASSES: tuple[type[EventEnvelope], ...] = (
 AnyEvent = Annotated[
     UnitCreated
     | CadreRegistered
+    | CadreUpdated
     | CadreTransferred
     | CadreDeactivated
     | RoleGranted
     | RoleRevoked
     | GeofenceSet
+    | WorkdayOverridden
     | DeviceBound
     | DeviceUnbound
     | CheckedIn

@@ -32,6 +32,13 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "from_unit_path": "/gz/wangmo/leye",
         "to_unit_path": "/gz/wangmo/pingle",
     },
+    "directory.cadre_updated": {
+        "cadre_id": "c-001",
+        "name": "张三",
+        "rank": "副科",
+        "stationed": False,
+    },
+    "directory.workday_overridden": {"day": "2026-11-23", "workday": False, "note": "防汛调休"},
     "directory.cadre_deactivated": {"cadre_id": "c-001", "reason": "retired"},
     "directory.role_granted": {
         "cadre_id": "c-002",
