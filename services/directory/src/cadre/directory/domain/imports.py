@@ -4,7 +4,7 @@ was made from gives the changes; re-importing the same file plans nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cadre.directory.domain.model import (
@@ -70,7 +70,7 @@ def check_header(
     return errors
 
 
-def plan_units(rows: list[Row], tenant: str, existing: Mapping[str, Unit]) -> ImportPlan:
+def plan_units(rows: Sequence[Row], tenant: str, existing: Mapping[str, Unit]) -> ImportPlan:
     plan = ImportPlan()
     known = dict(existing)
     pending = {(r.get("unit_id") or "").strip(): (n, r) for n, r in enumerate(rows, start=2)}
@@ -149,7 +149,7 @@ def _unit_from_row(
 
 
 def plan_people(
-    rows: list[Row],
+    rows: Sequence[Row],
     units: Mapping[str, Unit],
     existing: Mapping[str, Cadre],
     password_matches: Mapping[str, bool] | None = None,
