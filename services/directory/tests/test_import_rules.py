@@ -20,20 +20,16 @@ UNITS = [
 
 
 def test_units_may_come_before_their_parents() -> None:
-    plan = plan_units(UNITS, "demo", {})
+    plan = plan_units(UNITS, {})
     assert plan.errors == []
     paths = {u.unit_id: u.path for u in plan.new_units}
-    assert paths == {
-        "demo": "/demo/demo",
-        "wangmo": "/demo/demo/wangmo",
-        "leye": "/demo/demo/wangmo/leye",
-    }
+    assert paths == {"demo": "/demo", "wangmo": "/demo/wangmo", "leye": "/demo/wangmo/leye"}
 
 
 def test_reimporting_the_same_units_plans_nothing() -> None:
-    first = plan_units(UNITS, "demo", {})
+    first = plan_units(UNITS, {})
     existing = {u.unit_id: u for u in first.new_units}
-    assert plan_units(UNITS, "demo", existing).changes == 0
+    assert plan_units(UNITS, existing).changes == 0
 
 
 def test_every_unit_problem_is_reported_with_row_and_column() -> None:
@@ -46,7 +42,7 @@ def test_every_unit_problem_is_reported_with_row_and_column() -> None:
         {"unit_id": "a", "parent_id": "b", "name": "A", "level": "department"},
         {"unit_id": "b", "parent_id": "a", "name": "B", "level": "department"},
     ]
-    plan = plan_units(rows, "demo", {})
+    plan = plan_units(rows, {})
     assert set(plan.errors) >= {
         RowError(3, "unit_id", "use 1-64 lowercase letters, digits, '-' or '_'"),
         RowError(4, "level", "a village cannot sit below a city (allowed: county, department)"),
@@ -91,7 +87,7 @@ def _people_rows() -> list[dict[str, str]]:
 
 
 def _units() -> dict[str, Unit]:
-    return {u.unit_id: u for u in plan_units(UNITS, "demo", {}).new_units}
+    return {u.unit_id: u for u in plan_units(UNITS, {}).new_units}
 
 
 def test_people_are_planned_with_roles_and_passwords() -> None:
@@ -108,12 +104,12 @@ def test_reimporting_the_same_people_plans_nothing_and_a_moved_unit_is_an_update
     units = _units()
     first = plan_people(_people_rows(), units, {})
     existing = {c.cadre_id: c for c in first.new_cadres}
-    same = plan_people(_people_rows(), units, existing, {"c1": True, "l1": True})
+    same = plan_people(_people_rows(), units, existing, has_password={"c1", "l1"})
     assert same.changes == 0
 
     rows = _people_rows()
     rows[0]["unit_id"] = "wangmo"
-    moved = plan_people(rows, units, existing, {"c1": True, "l1": True})
+    moved = plan_people(rows, units, existing, has_password={"c1", "l1"})
     [(before, after)] = moved.updated_cadres
     assert (before.unit_id, after.unit_id) == ("leye", "wangmo")
 

@@ -111,8 +111,7 @@ def service_command(name: str) -> list[str]:
 
 
 def service_env(name: str, port: int) -> dict[str, str]:
-    return {
-        f"CADRE_{name.upper()}_HTTP_PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
-        **{k: v for k, v in os.environ.items() if k.startswith("CADRE_")},
-    }
+    env = {f"CADRE_{name.upper()}_HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    if name == "directory":
+        env["CADRE_DIRECTORY_LOAD_DEMO"] = "true"  # `make up` runs with the demo tenant
+    return {**env, **{k: v for k, v in os.environ.items() if k.startswith("CADRE_")}}

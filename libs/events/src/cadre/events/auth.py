@@ -180,14 +180,15 @@ def bearer_token(request: Request) -> str:
 
 
 def principal_dependency(
-    verifier: Callable[[], Callable[[str], Awaitable[Principal]]],
+    verifier_for: Callable[[Request], Callable[[str], Awaitable[Principal]]],
 ) -> Callable[[Request], Awaitable[Principal]]:
-    """A FastAPI dependency answering 401 problem+json for any unacceptable token."""
+    """A FastAPI dependency answering 401 problem+json for any unacceptable token;
+    `verifier_for(request)` gives the verify function (usually from the app's state)."""
 
     async def current_principal(request: Request) -> Principal:
         token = bearer_token(request)
         try:
-            return await verifier()(token)
+            return await verifier_for(request)(token)
         except TokenError as exc:
             raise Problem(
                 401,

@@ -93,8 +93,13 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter] = (),
+    root_routers: Sequence[APIRouter] = (),
     subscribers: SubscriberSetup | None = None,
+    on_startup: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
 ) -> FastAPI:
+    """`routers` are served under /v1; `root_routers` at the root (for example
+    /.well-known/jwks.json). `on_startup` runs once the runtime is ready."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.effective_database_url)
@@ -122,6 +127,8 @@ def create_service_app(
         if subscribers is not None:
             subscribers(runtime)
             runtime.tasks.append(asyncio.create_task(_start_broker(runtime.broker), name="broker"))
+        if on_startup is not None:
+            await on_startup(runtime)
         log.info("service started", port=settings.http_port)
         try:
             yield
@@ -184,6 +191,8 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router, prefix="/v1")
+    for router in root_routers:
+        app.include_router(router)
     return app
 
 

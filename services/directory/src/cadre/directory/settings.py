@@ -12,3 +12,5 @@ class DirectorySettings(ServiceSettings):
 
     service_name: str = "directory"
     http_port: int = 8001
+    # Load (idempotently) the demo tenant with its logins at start; `make up` turns it on.
+    load_demo: bool = False

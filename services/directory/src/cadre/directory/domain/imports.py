@@ -4,7 +4,7 @@ was made from gives the changes; re-importing the same file plans nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cadre.directory.domain.model import (
@@ -70,7 +70,7 @@ def check_header(
     return errors
 
 
-def plan_units(rows: Sequence[Row], tenant: str, existing: Mapping[str, Unit]) -> ImportPlan:
+def plan_units(rows: Sequence[Row], existing: Mapping[str, Unit]) -> ImportPlan:
     plan = ImportPlan()
     known = dict(existing)
     pending = {(r.get("unit_id") or "").strip(): (n, r) for n, r in enumerate(rows, start=2)}
@@ -83,7 +83,7 @@ def plan_units(rows: Sequence[Row], tenant: str, existing: Mapping[str, Unit]) -
                 continue
             del pending[unit_id]
             placed = True
-            unit = _unit_from_row(line, row, tenant, known, plan.errors)
+            unit = _unit_from_row(line, row, known, plan.errors)
             if unit is None:
                 continue
             before = known.get(unit.unit_id)
@@ -113,7 +113,7 @@ def plan_units(rows: Sequence[Row], tenant: str, existing: Mapping[str, Unit]) -
 
 
 def _unit_from_row(
-    line: int, row: Row, tenant: str, known: Mapping[str, Unit], errors: list[RowError]
+    line: int, row: Row, known: Mapping[str, Unit], errors: list[RowError]
 ) -> Unit | None:
     unit_id = (row.get("unit_id") or "").strip()
     name = (row.get("name") or "").strip()
@@ -145,17 +145,18 @@ def _unit_from_row(
         errors.append(RowError(line, exc.field, exc.problem))
     if len(errors) > count:
         return None
-    return Unit(unit_id, parent_id, name, level, child_path(parent, unit_id, tenant))
+    return Unit(unit_id, parent_id, name, level, child_path(parent, unit_id))
 
 
 def plan_people(
     rows: Sequence[Row],
     units: Mapping[str, Unit],
     existing: Mapping[str, Cadre],
-    password_matches: Mapping[str, bool] | None = None,
+    has_password: Collection[str] = frozenset(),
 ) -> ImportPlan:
-    """`password_matches[cadre_id]` says whether a row's password equals the stored one, so a
-    re-import with the same passwords plans nothing."""
+    """A row's password is an initial password: it is set only for accounts in no
+    `has_password` (changing a password is not an import's job), so a re-import plans
+    nothing and never needs to hash."""
     plan = ImportPlan()
     seen_ids: dict[str, int] = {}
     usernames = {c.username: c.cadre_id for c in existing.values()}
@@ -186,7 +187,7 @@ def plan_people(
         if password:
             if len(password) < 4:
                 plan.errors.append(RowError(line, "password", "is shorter than 4 characters"))
-            elif before is None or not (password_matches or {}).get(cadre.cadre_id, False):
+            elif cadre.cadre_id not in has_password:
                 plan.passwords[cadre.cadre_id] = password
     return plan
 

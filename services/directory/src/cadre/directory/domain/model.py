@@ -62,8 +62,9 @@ class DirectoryRuleError(ValueError):
         self.problem = problem
 
 
-def child_path(parent: Unit | None, unit_id: str, tenant: str) -> str:
-    return f"{parent.path}/{unit_id}" if parent else f"/{tenant}/{unit_id}"
+def child_path(parent: Unit | None, unit_id: str) -> str:
+    """Paths are the chain of unit ids from the top, as in /gz/wangmo/leye."""
+    return f"{parent.path}/{unit_id}" if parent else f"/{unit_id}"
 
 
 def check_new_unit(unit_id: str, level: UnitLevel, parent: Unit | None) -> None:
