@@ -374,3 +374,17 @@ async def test_bad_input_gets_a_4xx_problem(directory: httpx.AsyncClient) -> Non
     assert not_a_table.json()["code"] == "unreadable-file"
     unknown_unit = await directory.get("/v1/units/nowhere", headers=headers)
     assert unknown_unit.status_code == 404
+    # PostgreSQL cannot store NUL: refused up front, never a 500 from deep inside a write.
+    nul_body = await directory.put(
+        "/v1/calendar/2026-12-01", headers=headers, json={"workday": True, "note": "a\x00b"}
+    )
+    assert nul_body.status_code == 422
+    assert nul_body.json()["code"] == "nul-character"
+    nul_path = await directory.get("/v1/units/le%00ye", headers=headers)
+    assert nul_path.status_code == 422
+    nul_csv = await directory.post(
+        "/v1/imports/units",
+        headers=headers,
+        files={"file": ("u.csv", b"unit_id,parent_id,name,level\nx\x00,,n,city\n")},
+    )
+    assert nul_csv.status_code == 422

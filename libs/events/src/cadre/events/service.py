@@ -27,6 +27,7 @@ from cadre.events.db import create_engine, migrate, session_factory
 from cadre.events.idempotency import IdempotencyMiddleware
 from cadre.events.logging import configure_logging, get_logger
 from cadre.events.metrics import HTTP_REQUESTS
+from cadre.events.nul_guard import NulGuardMiddleware
 from cadre.events.problems import install_problem_handlers
 from cadre.events.relay import OutboxRelay
 from cadre.events.settings import ServiceSettings
@@ -147,6 +148,7 @@ def create_service_app(
     install_problem_handlers(app)
 
     app.add_middleware(IdempotencyMiddleware, ttl=timedelta(hours=settings.idempotency_ttl_hours))
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(CorrelationMiddleware, service=settings.service_name)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")

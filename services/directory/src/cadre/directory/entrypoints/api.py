@@ -21,7 +21,7 @@ from cadre.directory.domain.imports import (
     plan_people,
     plan_units,
 )
-from cadre.directory.domain.model import ADMIN_ROLES, READ_ALL_ROLES, Cadre, Unit
+from cadre.directory.domain.model import ADMIN_ROLES, READ_ALL_ROLES, SLUG, Cadre, Unit
 from cadre.directory.entrypoints.files import UnreadableFile, read_table
 from cadre.directory.entrypoints.security import current_principal, hash_password, password_ok
 from cadre.events.auth import Principal, sign_token
@@ -32,6 +32,7 @@ from cadre.events.problems import Problem
 from cadre.events.vocabulary import LeaderLevel, Role, UnitLevel
 
 router = APIRouter()
+SLUG_PATTERN = SLUG.pattern
 public = APIRouter()
 TOKEN_TTL_S = 8 * 3600
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -150,8 +151,8 @@ async def me(principal: CurrentPrincipal, request: Request) -> Me:
 
 class UnitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    unit_id: str = Field(min_length=1, max_length=64)
-    parent_id: str | None = Field(default=None, max_length=64)
+    unit_id: str = Field(pattern=SLUG_PATTERN)
+    parent_id: str | None = Field(default=None, pattern=SLUG_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     level: UnitLevel
 
@@ -234,9 +235,9 @@ async def create_unit(body: UnitIn, principal: CurrentPrincipal, request: Reques
 
 class CadreIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(pattern=r"^\S{1,64}$")
     name: str = Field(min_length=1, max_length=200)
-    unit_id: str = Field(min_length=1, max_length=64)
+    unit_id: str = Field(pattern=SLUG_PATTERN)
     rank: str | None = Field(default=None, max_length=100)
     leader_level: LeaderLevel | None = None
     stationed: bool = False
@@ -247,7 +248,7 @@ class CadreIn(BaseModel):
 
 
 class NewCadreIn(CadreIn):
-    cadre_id: str = Field(min_length=1, max_length=64)
+    cadre_id: str = Field(pattern=SLUG_PATTERN)
 
 
 class CadreOut(BaseModel):

@@ -43,7 +43,10 @@ def _csv(content: bytes) -> list[list[str]]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnreadableFile("a CSV file must be UTF-8 (save it as 'CSV UTF-8')") from exc
-    return [row for row in csv.reader(io.StringIO(text))]
+    try:
+        return list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # for example a NUL byte in the file
+        raise UnreadableFile(f"not a readable CSV file: {exc}") from exc
 
 
 def _xlsx(content: bytes) -> list[list[object]]:
