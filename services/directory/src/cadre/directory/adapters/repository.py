@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -31,28 +31,10 @@ from cadre.events.catalogue import (
     WorkdayOverridden,
     WorkdayOverriddenData,
 )
+from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope
 from cadre.events.store import append, stream_version
 from cadre.events.vocabulary import LeaderLevel, Role, UnitLevel
-
-
-@dataclass(frozen=True)
-class ChangeContext:
-    """Who makes a change, for the envelope of every event it emits."""
-
-    tenant: str
-    actor: str
-    correlation_id: str | None = None
-
-    def envelope(self, subject: str, unit_path: str) -> dict[str, object]:
-        return {
-            "tenant": self.tenant,
-            "subject": subject,
-            "unit_path": unit_path,
-            "actor": self.actor,
-            "correlation_id": self.correlation_id,
-            "occurred_at": datetime.now(UTC),
-        }
 
 
 def unit_stream(tenant: str, unit_id: str) -> str:

@@ -27,6 +27,7 @@ from cadre.directory.entrypoints.security import current_principal, hash_passwor
 from cadre.events.auth import Principal, sign_token
 from cadre.events.calendar import WorkdayCalendar
 from cadre.events.catalogue import GeofenceSetData
+from cadre.events.context import ChangeContext
 from cadre.events.pagination import MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
 from cadre.events.vocabulary import LeaderLevel, Role, UnitLevel
@@ -44,8 +45,8 @@ def sessions_of(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessions
 
 
-def context_of(request: Request, principal: Principal) -> repo.ChangeContext:
-    return repo.ChangeContext(principal.tenant, principal.sub, request.state.correlation_id)
+def context_of(request: Request, principal: Principal) -> ChangeContext:
+    return ChangeContext.of(request, principal)
 
 
 def require_admin(principal: Principal) -> None:

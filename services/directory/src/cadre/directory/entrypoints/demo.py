@@ -11,6 +11,7 @@ from cadre.directory.domain.imports import plan_people, plan_units
 from cadre.directory.entrypoints.security import hash_password
 from cadre.directory.settings import DirectorySettings
 from cadre.events.catalogue import GeofenceSetData
+from cadre.events.context import ChangeContext
 from cadre.events.logging import get_logger
 from cadre.events.service import ServiceRuntime
 
@@ -111,7 +112,7 @@ def demo_people() -> list[dict[str, str]]:
 
 async def load_demo(runtime: ServiceRuntime) -> int:
     """Load the demo tenant; returns the number of changes made (0 when already loaded)."""
-    context = repo.ChangeContext(TENANT, "demo-loader")
+    context = ChangeContext(TENANT, "demo-loader")
     async with runtime.sessions() as session, session.begin():
         units = await repo.load_units(session, TENANT)
         unit_plan = plan_units(

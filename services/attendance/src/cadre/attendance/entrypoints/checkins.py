@@ -1,0 +1,362 @@
+"""POST /v1/check-ins and the cadre's own check-in list."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cadre.attendance.adapters import queries
+from cadre.attendance.adapters.tables import check_ins, devices
+from cadre.attendance.domain.geo import within_any
+from cadre.attendance.domain.spoofing import Fix, SpoofPolicy, suspicions
+from cadre.attendance.entrypoints.common import (
+    CurrentPrincipal,
+    change_context,
+    sessions_of,
+    settings_of,
+)
+from cadre.events.auth import Principal
+from cadre.events.catalogue import (
+    CheckedIn,
+    CheckedInData,
+    CheckInFlagged,
+    CheckInFlaggedData,
+    DeviceBound,
+    DeviceBoundData,
+)
+from cadre.events.envelope import EventEnvelope, new_event_id
+from cadre.events.pagination import MAX_LIMIT, Page, paginate
+from cadre.events.problems import Problem
+from cadre.events.store import append, stream_version
+from cadre.events.vocabulary import CheckInMode, FlagReason
+
+router = APIRouter(tags=["check-ins"])
+
+FENCED_MODES = {CheckInMode.NORMAL, CheckInMode.MEETING, CheckInMode.STUDY, CheckInMode.TRAINING}
+DESTINATION_MODES = {CheckInMode.BUSINESS_TRIP, CheckInMode.VILLAGE_VISIT, CheckInMode.GOING_OUT}
+SPOOF_REASONS = {
+    FlagReason.IMPOSSIBLE_SPEED,
+    FlagReason.POOR_ACCURACY,
+    FlagReason.REPEATED_COORDINATES,
+    FlagReason.MISMATCH_HISTORY,
+}
+
+
+class CheckInIn(BaseModel):
+    """The body from the phone; the cadre is the token's `sub`."""
+
+    model_config = ConfigDict(extra="forbid")
+    device_id: str = Field(min_length=1, max_length=128)
+    mode: CheckInMode
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float = Field(ge=0, le=100_000)
+    occurred_at: AwareDatetime = Field(description="the device's time of the check-in, with offset")
+    note: str = Field(default="", max_length=500)
+    branch_activity: bool = Field(
+        default=False, description="a meeting that is a Party branch activity"
+    )
+    destination: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _mode_rules(self) -> CheckInIn:
+        if self.mode in DESTINATION_MODES and not self.destination:
+            raise ValueError(f"a {self.mode.value} check-in needs a destination")
+        if self.branch_activity and self.mode is not CheckInMode.MEETING:
+            raise ValueError("only a meeting can be a branch activity")
+        return self
+
+
+class CheckInOut(BaseModel):
+    check_in_id: str
+    cadre_id: str
+    day: str
+    occurred_at: datetime
+    mode: CheckInMode
+    lat: float
+    lon: float
+    accuracy_m: float
+    within_geofence: bool | None
+    late_sync: bool
+    flags: list[FlagReason]
+    note: str
+    destination: str | None
+
+
+def device_stream(tenant: str, cadre_id: str) -> str:
+    return f"device:{tenant}:{cadre_id}"
+
+
+@router.post(
+    "/check-ins",
+    response_model=CheckInOut,
+    status_code=201,
+    responses={
+        403: {"description": "Checked in from a device other than the bound one"},
+        422: {"description": "Bad input, too old, in the future, or leave not approved"},
+    },
+)
+async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Request) -> CheckInOut:
+    settings = settings_of(request)
+    now = datetime.now(UTC)
+    if body.occurred_at > now + timedelta(minutes=settings.max_future_minutes):
+        raise Problem(
+            422,
+            "check-in-in-future",
+            "The check-in time is more than 5 minutes in the future; check the phone's clock.",
+        )
+    if now - body.occurred_at > timedelta(hours=settings.late_sync_limit_hours):
+        raise Problem(
+            422,
+            "check-in-too-old",
+            f"Check-ins older than {settings.late_sync_limit_hours} hours are not accepted.",
+        )
+    tenant, cadre_id = principal.tenant, principal.sub
+    day = body.occurred_at.astimezone(ZoneInfo(settings.default_timezone)).date()
+    context = change_context(request, principal)
+    mismatch: Problem | None = None
+    result: CheckInOut | None = None
+    async with sessions_of(request)() as session, session.begin():
+        person = await queries.person(session, tenant, cadre_id)
+        if person is None or not person.active:
+            raise Problem(
+                422, "unknown-cadre", "You are not (or no longer) registered for attendance."
+            )
+        device = (
+            await session.execute(
+                sa.select(devices)
+                .where(devices.c.tenant == tenant, devices.c.cadre_id == cadre_id)
+                .with_for_update()
+            )
+        ).first()
+        stream = device_stream(tenant, cadre_id)
+        version = await stream_version(session, stream)
+        if device is None or device.device_id is None:
+            await append(
+                session,
+                stream,
+                version,
+                [
+                    DeviceBound(
+                        **context.envelope(cadre_id, person.unit_path),
+                        data=DeviceBoundData(device_id=body.device_id),
+                    )
+                ],
+            )
+            values = {"device_id": body.device_id, "version": version + 1}
+            if device is None:
+                await session.execute(
+                    sa.insert(devices).values(
+                        tenant=tenant, cadre_id=cadre_id, mismatches=0, **values
+                    )
+                )
+            else:
+                await session.execute(
+                    sa.update(devices)
+                    .where(devices.c.tenant == tenant, devices.c.cadre_id == cadre_id)
+                    .values(**values)
+                )
+            device_mismatches = 0
+        elif device.device_id != body.device_id:
+            # Refused, but recorded: the flag is evidence and must not be lost with the 403.
+            await append(
+                session,
+                stream,
+                version,
+                [
+                    CheckInFlagged(
+                        **context.envelope(cadre_id, person.unit_path),
+                        data=CheckInFlaggedData(
+                            device_id=body.device_id,
+                            reasons=(FlagReason.DEVICE_MISMATCH,),
+                            detail="checked in from a device other than the bound one",
+                        ),
+                    )
+                ],
+            )
+            await session.execute(
+                sa.update(devices)
+                .where(devices.c.tenant == tenant, devices.c.cadre_id == cadre_id)
+                .values(
+                    mismatches=devices.c.mismatches + 1, last_mismatch_at=now, version=version + 1
+                )
+            )
+            mismatch = Problem(
+                403,
+                "device-mismatch",
+                "This phone is not the one bound to your account;"
+                " ask an admin to approve a rebind.",
+            )
+        else:
+            recent = device.last_mismatch_at and now - device.last_mismatch_at < timedelta(
+                days=settings.mismatch_history_days
+            )
+            device_mismatches = device.mismatches if recent else 0
+        if mismatch is None:
+            result = await _record(
+                session, request, principal, body, person, day, now, device_mismatches
+            )
+    if mismatch is not None:
+        raise mismatch
+    assert result is not None
+    return result
+
+
+async def _record(
+    session: AsyncSession,
+    request: Request,
+    principal: Principal,
+    body: CheckInIn,
+    person: queries.Person,
+    day: date,
+    now: datetime,
+    device_mismatches: int,
+) -> CheckInOut:
+    settings = settings_of(request)
+    tenant, cadre_id = principal.tenant, principal.sub
+    if body.mode is CheckInMode.LEAVE and not await queries.approved_leave_on(
+        session, tenant, cadre_id, day
+    ):
+        raise Problem(
+            422, "no-approved-leave", f"A leave check-in needs an approved leave covering {day}."
+        )
+    within = None
+    flags: list[FlagReason] = []
+    if body.mode in FENCED_MODES:
+        unit_fences = await queries.unit_fences(session, tenant, person.unit_id)
+        if unit_fences:
+            within = within_any(unit_fences, body.lat, body.lon)
+            if not within:
+                flags.append(FlagReason.OUTSIDE_GEOFENCE)
+    fix = Fix(body.occurred_at, body.lat, body.lon)
+    flags += suspicions(
+        fix,
+        body.accuracy_m,
+        neighbours=await queries.neighbours(session, tenant, cadre_id, body.occurred_at),
+        coordinates_on_other_days=await queries.same_coordinates(
+            session, tenant, cadre_id, body.lat, body.lon
+        ),
+        recent_device_mismatches=device_mismatches,
+        policy=SpoofPolicy(
+            max_speed_kmh=settings.max_speed_kmh, max_accuracy_m=settings.max_accuracy_m
+        ),
+    )
+    late = now - body.occurred_at > timedelta(minutes=settings.late_sync_after_minutes)
+    check_in_id = str(new_event_id())
+    context = change_context(request, principal)
+    envelope = {**context.envelope(cadre_id, person.unit_path), "occurred_at": body.occurred_at}
+    events: list[EventEnvelope] = [
+        CheckedIn(
+            **envelope,
+            data=CheckedInData(
+                check_in_id=check_in_id,
+                device_id=body.device_id,
+                mode=body.mode,
+                lat=body.lat,
+                lon=body.lon,
+                accuracy_m=body.accuracy_m,
+                note=body.note,
+                branch_activity=body.branch_activity,
+                destination=body.destination,
+                within_geofence=within,
+                late_sync=late,
+                flags=tuple(flags),
+            ),
+        )
+    ]
+    spoofed = tuple(f for f in flags if f in SPOOF_REASONS)
+    if spoofed:
+        events.append(
+            CheckInFlagged(
+                **envelope,
+                data=CheckInFlaggedData(
+                    check_in_id=check_in_id,
+                    device_id=body.device_id,
+                    reasons=spoofed,
+                    detail="recorded and flagged by the spoofing heuristics",
+                ),
+            )
+        )
+    await append(session, f"checkin:{tenant}:{check_in_id}", 0, events)
+    await session.execute(
+        sa.insert(check_ins).values(
+            tenant=tenant,
+            check_in_id=check_in_id,
+            cadre_id=cadre_id,
+            day=day,
+            occurred_at=body.occurred_at,
+            device_id=body.device_id,
+            mode=body.mode.value,
+            lat=body.lat,
+            lon=body.lon,
+            accuracy_m=body.accuracy_m,
+            note=body.note,
+            destination=body.destination,
+            within_geofence=within,
+            late_sync=late,
+            flags=[f.value for f in flags],
+        )
+    )
+    return CheckInOut(
+        check_in_id=check_in_id,
+        cadre_id=cadre_id,
+        day=day.isoformat(),
+        occurred_at=body.occurred_at,
+        mode=body.mode,
+        lat=body.lat,
+        lon=body.lon,
+        accuracy_m=body.accuracy_m,
+        within_geofence=within,
+        late_sync=late,
+        flags=flags,
+        note=body.note,
+        destination=body.destination,
+    )
+
+
+@router.get("/check-ins", response_model=Page[CheckInOut], summary="My check-ins, newest first")
+async def my_check_ins(
+    principal: CurrentPrincipal,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> Page[CheckInOut]:
+    async with sessions_of(request)() as session:
+        rows = (
+            await session.execute(
+                sa.select(check_ins).where(
+                    check_ins.c.tenant == principal.tenant, check_ins.c.cadre_id == principal.sub
+                )
+            )
+        ).all()
+    items = [
+        CheckInOut(
+            check_in_id=r.check_in_id,
+            cadre_id=r.cadre_id,
+            day=r.day.isoformat(),
+            occurred_at=r.occurred_at,
+            mode=CheckInMode(r.mode),
+            lat=r.lat,
+            lon=r.lon,
+            accuracy_m=r.accuracy_m,
+            within_geofence=r.within_geofence,
+            late_sync=r.late_sync,
+            flags=[FlagReason(f) for f in r.flags],
+            note=r.note,
+            destination=r.destination,
+        )
+        for r in rows
+    ]
+
+    # Newest first: sort on the inverted time so the shared ascending paginator applies.
+    def newest_first(item: CheckInOut) -> str:
+        return f"{9999999999 - int(item.occurred_at.timestamp()):010d}{item.check_in_id}"
+
+    page, next_cursor = paginate(items, newest_first, cursor, limit)
+    return Page[CheckInOut](items=page, next_cursor=next_cursor)
