@@ -31,7 +31,12 @@ class Person:
     registered_on: date
 
 
-async def person(session: AsyncSession, tenant: str, cadre_id: str) -> Person | None:
+async def person(
+    session: AsyncSession, tenant: str, cadre_id: str, token_unit_path: str = ""
+) -> Person | None:
+    """The replica's view of a cadre. Its unit path falls back to the token's, which the
+    directory signed, while the replica has not yet seen the unit (events of different
+    keys arrive in any order)."""
     row = (
         await session.execute(
             sa.select(people, unit_paths.c.path)
@@ -48,7 +53,12 @@ async def person(session: AsyncSession, tenant: str, cadre_id: str) -> Person | 
     if row is None:
         return None
     return Person(
-        row.cadre_id, row.unit_id, row.path or "", row.stationed, row.active, row.registered_on
+        row.cadre_id,
+        row.unit_id,
+        row.path or token_unit_path,
+        row.stationed,
+        row.active,
+        row.registered_on,
     )
 
 

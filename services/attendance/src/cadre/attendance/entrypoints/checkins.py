@@ -123,7 +123,7 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
     mismatch: Problem | None = None
     result: CheckInOut | None = None
     async with sessions_of(request)() as session, session.begin():
-        person = await queries.person(session, tenant, cadre_id)
+        person = await queries.person(session, tenant, cadre_id, principal.unit_path)
         if person is None or not person.active:
             raise Problem(
                 422, "unknown-cadre", "You are not (or no longer) registered for attendance."

@@ -1,0 +1,413 @@
+"""Attendance over HTTP with the real directory, PostgreSQL and Kafka: the directory's events
+feed attendance's replica; check-ins and leaves publish attendance.* events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+
+from cadre.attendance.adapters.tables import fences, people, unit_paths, workday_overrides
+from cadre.attendance.entrypoints.app import create_app as create_attendance
+from cadre.attendance.entrypoints.day_close_job import close_through
+from cadre.attendance.settings import AttendanceSettings
+from cadre.devstack.infra import Infra, create_databases, drop_database
+from cadre.devstack.testing import eventually, read_topic
+from cadre.directory.entrypoints.app import create_app as create_directory
+from cadre.directory.entrypoints.demo import GEOFENCES, UNITS, demo_people, load_demo
+from cadre.directory.settings import DirectorySettings
+from cadre.events.auth import JwksVerifier
+from cadre.events.catalogue import AnyEvent
+from cadre.events.consumer import InboundRecord
+from cadre.events.db import migrate_async
+from cadre.events.wire import decode, header_map
+
+pytestmark = [pytest.mark.integration]
+
+LEYE_V1_OFFICE = (25.2402, 106.1655)  # the demo geofence of 坡头村, radius 250 m
+
+
+class Stack:
+    def __init__(
+        self, directory: httpx.AsyncClient, attendance: httpx.AsyncClient, attendance_app: Any
+    ) -> None:
+        self.directory = directory
+        self.attendance = attendance
+        self.attendance_app = attendance_app
+
+    async def login(self, username: str) -> dict[str, str]:
+        response = await self.directory.post(
+            "/v1/auth/token", json={"username": username, "password": "demo"}
+        )
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def stack(infra: Infra, kafka_bootstrap: str) -> AsyncIterator[Stack]:
+    admin = infra.pg_url("postgres", "postgresql")
+    names = [f"directory_{uuid.uuid4().hex[:8]}", f"attendance_{uuid.uuid4().hex[:8]}"]
+    await create_databases(admin, names)
+    directory_url, attendance_url = (infra.pg_url(n) for n in names)
+    await migrate_async("cadre.directory.adapters.migrations", directory_url)
+    await migrate_async("cadre.attendance.adapters.migrations", attendance_url)
+    directory_app = create_directory(
+        DirectorySettings(
+            database_url=directory_url, kafka_bootstrap=kafka_bootstrap, relay_poll_interval_s=0.2
+        )
+    )
+    attendance_app = create_attendance(
+        AttendanceSettings(
+            database_url=attendance_url,
+            kafka_bootstrap=kafka_bootstrap,
+            relay_poll_interval_s=0.2,
+            replica_group=f"replica-{uuid.uuid4().hex[:8]}",
+            day_close_interval_s=3600,
+        )
+    )
+    async with (
+        directory_app.router.lifespan_context(directory_app),
+        attendance_app.router.lifespan_context(attendance_app),
+    ):
+        await load_demo(directory_app.state.runtime)
+        directory = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=directory_app), base_url="http://directory"
+        )
+        attendance = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=attendance_app), base_url="http://attendance"
+        )
+
+        async def jwks(_: str) -> dict[str, Any]:
+            result: dict[str, Any] = (await directory.get("/.well-known/jwks.json")).json()
+            return result
+
+        attendance_app.state.verifier = JwksVerifier("directory", fetch=jwks, min_refresh_s=0)
+        await directory.post(
+            "/v1/auth/token", json={"username": "orgadmin", "password": "demo"}
+        )  # makes the key
+
+        wanted = {p["cadre_id"] for p in demo_people()}
+
+        async def replica_ready() -> bool:
+            """Every demo person, unit and fence has arrived (the shared topic also carries
+            other tests' people, so counting rows is not enough)."""
+            async with attendance_app.state.sessions() as session:
+                have = set(
+                    (
+                        await session.execute(
+                            sa.select(people.c.cadre_id).where(people.c.tenant == "demo")
+                        )
+                    ).scalars()
+                )
+                units = set(
+                    (
+                        await session.execute(
+                            sa.select(unit_paths.c.unit_id).where(unit_paths.c.tenant == "demo")
+                        )
+                    ).scalars()
+                )
+                fenced = set(
+                    (
+                        await session.execute(
+                            sa.select(fences.c.unit_id).where(fences.c.tenant == "demo")
+                        )
+                    ).scalars()
+                )
+            return (
+                wanted <= have
+                and {u[0] for u in UNITS} <= units
+                and {g[0] for g in GEOFENCES} <= fenced
+            )
+
+        await eventually(replica_ready, timeout_s=60, message="attendance's directory replica")
+        yield Stack(directory, attendance, attendance_app)
+        await directory.aclose()
+        await attendance.aclose()
+    for name in names:
+        await drop_database(admin, name)
+
+
+def body(device: str = "phone-1", **changes: Any) -> dict[str, Any]:
+    lat, lon = LEYE_V1_OFFICE
+    payload = {
+        "device_id": device,
+        "mode": "normal",
+        "lat": lat,
+        "lon": lon,
+        "accuracy_m": 12.0,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "note": "到岗",
+    }
+    return {**payload, **changes}
+
+
+async def attendance_events(
+    kafka_bootstrap: str, subject: str, types: set[str], at_least: int, since: datetime
+) -> list[AnyEvent]:
+    """This run's events about `subject` (the shared topic keeps earlier runs' too)."""
+
+    def ours(records: list[InboundRecord]) -> list[InboundRecord]:
+        found = []
+        for record in records:
+            headers = header_map(record.headers)
+            if (
+                headers.get("ce_subject") == subject
+                and headers.get("ce_type") in types
+                and datetime.fromisoformat(headers["ce_recordedat"]) >= since
+            ):
+                found.append(record)
+        return found
+
+    records = await read_topic(
+        kafka_bootstrap, "attendance.events.v1", until=lambda rs: len(ours(rs)) >= at_least
+    )
+    return [decode(r.headers, r.value) for r in ours(records)]
+
+
+async def test_first_check_in_binds_the_device_and_another_device_is_refused_and_flagged(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    started = datetime.now(UTC)
+    headers = await stack.login("cadre1")
+    first = await stack.attendance.post("/v1/check-ins", json=body("phone-1"), headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["within_geofence"] is True
+    assert first.json()["flags"] == []
+
+    other = await stack.attendance.post("/v1/check-ins", json=body("phone-2"), headers=headers)
+    assert other.status_code == 403
+    assert other.json()["code"] == "device-mismatch"
+
+    events = await attendance_events(
+        kafka_bootstrap,
+        "cadre1",
+        {"attendance.device_bound", "attendance.checked_in", "attendance.check_in_flagged"},
+        3,
+        since=started,
+    )
+    by_type = {e.type: e for e in events}
+    flagged = by_type["attendance.check_in_flagged"]
+    assert flagged.data.model_dump()["reasons"] == ("device_mismatch",)
+    checked = by_type["attendance.checked_in"]
+    assert checked.tenant == "demo"
+    assert checked.unit_path == "/demo/wangmo/leye/leye-v1"
+    assert checked.actor == "cadre1"
+
+    again = await stack.attendance.post(
+        "/v1/check-ins", json=body("phone-1", note="mismatch history"), headers=headers
+    )
+    assert again.status_code == 201
+    assert "mismatch_history" in again.json()["flags"]
+
+
+async def test_outside_the_fence_late_sync_and_spoof_flags_are_recorded_not_dropped(
+    stack: Stack,
+) -> None:
+    headers = await stack.login("cadre2")  # leye-v2
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    late = await stack.attendance.post(
+        "/v1/check-ins",
+        headers=headers,
+        json=body("p-c2", occurred_at=two_hours_ago, lat=25.0, lon=106.0, accuracy_m=900),
+    )
+    assert late.status_code == 201, late.text
+    result = late.json()
+    assert result["late_sync"] is True
+    assert result["within_geofence"] is False
+    assert set(result["flags"]) == {"outside_geofence", "poor_accuracy"}
+    # 2 hours later, 30 km away... then 1 minute later back at the office: impossible speed.
+    jump = await stack.attendance.post(
+        "/v1/check-ins",
+        headers=headers,
+        json=body(
+            "p-c2",
+            occurred_at=(datetime.now(UTC) - timedelta(hours=2) + timedelta(minutes=1)).isoformat(),
+            lat=25.2150,
+            lon=106.1301,
+        ),
+    )
+    assert "impossible_speed" in jump.json()["flags"]
+    mine = (await stack.attendance.get("/v1/check-ins", headers=headers)).json()["items"]
+    assert [c["check_in_id"] for c in mine] == [jump.json()["check_in_id"], result["check_in_id"]]
+
+
+async def test_bad_input_gets_a_4xx_problem_and_writes_nothing(stack: Stack) -> None:
+    headers = await stack.login("cadre3")
+    cases = {
+        "future": body("p3", occurred_at=(datetime.now(UTC) + timedelta(minutes=10)).isoformat()),
+        "too old": body("p3", occurred_at=(datetime.now(UTC) - timedelta(days=5)).isoformat()),
+        "latitude": body("p3", lat=95),
+        "mode": body("p3", mode="teleport"),
+        "note": body("p3", note="长" * 501),
+        "destination": body("p3", mode="business_trip"),
+        "leave without leave": body("p3", mode="leave"),
+    }
+    for name, payload in cases.items():
+        response = await stack.attendance.post("/v1/check-ins", json=payload, headers=headers)
+        assert response.status_code == 422, name
+        assert response.headers["content-type"] == "application/problem+json", name
+    assert (await stack.attendance.get("/v1/check-ins", headers=headers)).json()["items"] == []
+    unauthenticated = await stack.attendance.post("/v1/check-ins", json=body())
+    assert unauthenticated.status_code == 401
+
+
+async def pin_workdays(stack: Stack, days: list[date]) -> None:
+    """Make `days` workdays for tenant demo through the directory, and wait for attendance's
+    replica: other tests on the shared topic may have given such days off."""
+    admin = await stack.login("orgadmin")
+    for day in days:
+        response = await stack.directory.put(
+            f"/v1/calendar/{day.isoformat()}", headers=admin, json={"workday": True, "note": "test"}
+        )
+        assert response.status_code == 204
+
+    async def replicated() -> bool:
+        async with stack.attendance_app.state.sessions() as session:
+            rows = await session.execute(
+                sa.select(workday_overrides.c.day).where(
+                    workday_overrides.c.tenant == "demo",
+                    workday_overrides.c.workday.is_(True),
+                    workday_overrides.c.day.in_(days),
+                )
+            )
+            return set(rows.scalars()) == set(days)
+
+    await eventually(
+        replicated, timeout_s=30, message="the workday overrides in attendance's replica"
+    )
+
+
+def next_full_week() -> tuple[date, date]:
+    day = date.today() + timedelta(days=14)
+    while day.weekday() != 0:
+        day += timedelta(days=1)
+    return day, day + timedelta(days=4)
+
+
+async def test_a_three_level_leave_is_approved_step_by_step_and_a_wrong_level_gets_403(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    started = datetime.now(UTC)
+    requester = await stack.login("cadre5")  # leye, below every demo leader
+    monday, friday = next_full_week()
+    await pin_workdays(stack, [monday + timedelta(days=n) for n in range(5)])
+    created = await stack.attendance.post(
+        "/v1/leaves",
+        headers=requester,
+        json={
+            "kind": "annual",
+            "starts_on": monday.isoformat(),
+            "ends_on": friday.isoformat(),
+            "reason": "探亲",
+        },
+    )
+    assert created.status_code == 201, created.text
+    leave = created.json()
+    assert leave["chain"] == ["township", "county", "city"]
+    assert leave["workdays"] == 5
+
+    overlapping = await stack.attendance.post(
+        "/v1/leaves",
+        headers=requester,
+        json={"kind": "sick", "starts_on": friday.isoformat(), "ends_on": friday.isoformat()},
+    )
+    assert overlapping.status_code == 409
+
+    path = f"/v1/leaves/{leave['leave_id']}"
+    county = await stack.login("county.leader")
+    wrong_level = await stack.attendance.post(path + "/approve", json={}, headers=county)
+    assert wrong_level.status_code == 403
+    assert wrong_level.json()["code"] == "wrong-level"
+    self_approval = await stack.attendance.post(path + "/approve", json={}, headers=requester)
+    assert self_approval.status_code == 403
+
+    township = await stack.login("township.leader")
+    pending = (await stack.attendance.get("/v1/approvals/pending", headers=township)).json()[
+        "items"
+    ]
+    assert leave["leave_id"] in {p["leave_id"] for p in pending}
+    for approver in (township, county, await stack.login("city.leader")):
+        step = await stack.attendance.post(
+            path + "/approve", json={"comment": "同意"}, headers=approver
+        )
+        assert step.status_code == 200, step.text
+    final = (await stack.attendance.get(path, headers=requester)).json()
+    assert final["status"] == "approved"
+    assert [d["level"] for d in final["decisions"]] == ["township", "county", "city"]
+
+    events = await attendance_events(
+        kafka_bootstrap,
+        "cadre5",
+        {
+            "attendance.leave_requested",
+            "attendance.leave_step_approved",
+            "attendance.leave_approved",
+        },
+        5,
+        since=started,
+    )
+    assert [e.type for e in events] == ["attendance.leave_requested"] + [
+        "attendance.leave_step_approved"
+    ] * 3 + ["attendance.leave_approved"]
+
+    cancelled = await stack.attendance.post(
+        path + "/cancel", json={"reason": "改期"}, headers=requester
+    )
+    assert cancelled.json()["status"] == "cancelled"
+
+
+async def test_a_rejection_needs_a_reason(stack: Stack) -> None:
+    requester = await stack.login("cadre13")  # leye
+    monday, _ = next_full_week()
+    day = monday + timedelta(days=22)
+    await pin_workdays(stack, [day])
+    leave = (
+        await stack.attendance.post(
+            "/v1/leaves",
+            headers=requester,
+            json={
+                "kind": "personal",
+                "starts_on": day.isoformat(),
+                "ends_on": day.isoformat(),
+                "start_half": "pm",
+            },
+        )
+    ).json()
+    assert leave.get("workdays") == 0.5, leave
+    township = await stack.login("township.leader")
+    path = f"/v1/leaves/{leave['leave_id']}/reject"
+    assert (await stack.attendance.post(path, json={}, headers=township)).status_code == 422
+    rejected = await stack.attendance.post(path, json={"reason": "工作冲突"}, headers=township)
+    assert rejected.json()["status"] == "rejected"
+
+
+async def test_day_close_emits_once_even_when_run_again_after_a_restart(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    started = datetime.now(UTC)
+    sessions = stack.attendance_app.state.sessions
+    yesterday = date.today() - timedelta(days=1)
+    async with sessions() as session, session.begin():  # as if registered last week
+        await session.execute(
+            sa.update(people)
+            .where(people.c.tenant == "demo")
+            .values(registered_on=yesterday - timedelta(days=7))
+        )
+    first = await close_through(sessions, yesterday, catch_up_days=3)
+    assert first > 0
+    assert await close_through(sessions, yesterday, catch_up_days=3) == 0
+    # A restarted process has no memory but the database: nothing new either.
+    assert await close_through(sessions, yesterday, catch_up_days=3) == 0
+    events = await attendance_events(
+        kafka_bootstrap, "cadre20", {"attendance.day_closed"}, 1, since=started
+    )
+    per_day: dict[object, int] = {}
+    for event in events:
+        per_day[event.data.model_dump()["day"]] = per_day.get(event.data.model_dump()["day"], 0) + 1
+    assert per_day
+    assert set(per_day.values()) == {1}
