@@ -3,10 +3,12 @@ feed attendance's replica; check-ins and leaves publish attendance.* events."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -411,3 +413,141 @@ async def test_day_close_emits_once_even_when_run_again_after_a_restart(
         per_day[event.data.model_dump()["day"]] = per_day.get(event.data.model_dump()["day"], 0) + 1
     assert per_day
     assert set(per_day.values()) == {1}
+
+
+async def test_rebinding_needs_an_admin_then_the_next_phone_binds(stack: Stack) -> None:
+    cadre = await stack.login("cadre7")
+    assert (
+        await stack.attendance.post("/v1/check-ins", json=body("old-phone"), headers=cadre)
+    ).status_code == 201
+    assert (
+        await stack.attendance.post("/v1/check-ins", json=body("new-phone"), headers=cadre)
+    ).status_code == 403
+    leader = await stack.login("county.leader")
+    refused = await stack.attendance.post(
+        "/v1/cadres/cadre7/device/unbind", json={"reason": "换手机"}, headers=leader
+    )
+    assert refused.status_code == 403
+    admin = await stack.login("orgadmin")
+    approved = await stack.attendance.post(
+        "/v1/cadres/cadre7/device/unbind", json={"reason": "换手机"}, headers=admin
+    )
+    assert approved.status_code == 204
+    assert (
+        await stack.attendance.post("/v1/check-ins", json=body("new-phone"), headers=cadre)
+    ).status_code == 201
+    assert (
+        await stack.attendance.post("/v1/check-ins", json=body("old-phone"), headers=cadre)
+    ).status_code == 403
+
+
+async def test_a_units_day_and_the_stationing_report(stack: Stack) -> None:
+    cadre9 = await stack.login("cadre9")  # leye-v1, stationed
+    assert (
+        await stack.attendance.post("/v1/check-ins", json=body("p9"), headers=cadre9)
+    ).status_code == 201
+    township = await stack.login("township.leader")
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()  # the tenant day
+    day = (await stack.attendance.get(f"/v1/units/leye-v1/days/{today}", headers=township)).json()
+    assert "cadre9" in day["present"]
+    assert "cadre17" in day["missing"]
+    outside = await stack.attendance.get(f"/v1/units/pingle/days/{today}", headers=township)
+    assert outside.status_code == 404
+
+    month = today[:7]
+    report = (
+        await stack.attendance.get(
+            f"/v1/reports/stationing?unit_id=leye&month={month}", headers=township
+        )
+    ).json()
+    stationed = {r["cadre_id"]: r for r in report["rows"]}
+    assert {"cadre1", "cadre9", "cadre2", "cadre10"} <= set(stationed)
+    assert "cadre5" not in stationed, "only stationed cadres are listed"
+    assert all(r["below_minimum"] == (r["days_present"] < 20) for r in report["rows"])
+    xlsx = await stack.attendance.get(
+        f"/v1/reports/stationing?unit_id=leye&month={month}&format=xlsx", headers=township
+    )
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0] == ("干部", "单位", "在岗天数", "少于20天")
+    assert len(values) == len(report["rows"]) + 1
+    bad_month = await stack.attendance.get(
+        "/v1/reports/stationing?unit_id=leye&month=2026-13", headers=township
+    )
+    assert bad_month.status_code == 422
+
+
+# Every role against every endpoint: the status class each must get. "ok" is any 2xx (or a
+# 409 where the request is allowed but the state says no, as for unbinding an unbound phone).
+ROLES = {
+    "cadre": "cadre11",
+    "township leader": "township.leader",
+    "county leader": "county.leader",
+    "org admin": "orgadmin",
+}
+MATRIX: list[tuple[str, str, str, dict[str, str]]] = [
+    # method, path, json, expected per role
+    ("GET", "/v1/check-ins", "", dict.fromkeys(ROLES, "ok")),
+    ("POST", "/v1/check-ins", "check-in", dict.fromkeys(ROLES, "ok")),
+    ("GET", "/v1/leaves", "", dict.fromkeys(ROLES, "ok")),
+    ("GET", "/v1/approvals/pending", "", dict.fromkeys(ROLES, "ok")),
+    (
+        "POST",
+        "/v1/cadres/cadre12/device/unbind",
+        "unbind",
+        {
+            "cadre": "denied",
+            "township leader": "denied",
+            "county leader": "denied",
+            "org admin": "ok",
+        },
+    ),
+    (
+        "GET",
+        "/v1/units/leye/days/2026-11-20",
+        "",
+        {"cadre": "hidden", "township leader": "ok", "county leader": "ok", "org admin": "ok"},
+    ),
+    (
+        "GET",
+        "/v1/units/wangmo/days/2026-11-20",
+        "",
+        {"cadre": "hidden", "township leader": "hidden", "county leader": "ok", "org admin": "ok"},
+    ),
+    (
+        "GET",
+        "/v1/reports/stationing?unit_id=leye&month=2026-11",
+        "",
+        {"cadre": "hidden", "township leader": "ok", "county leader": "ok", "org admin": "ok"},
+    ),
+]
+OUTCOME = {"ok": {200, 201, 204, 409}, "denied": {403}, "hidden": {404}}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "expected"),
+    MATRIX,
+    ids=[f"{m} {p.split('?')[0]}" for m, p, _, _ in MATRIX],
+)
+async def test_authorisation_matrix(
+    stack: Stack, method: str, path: str, payload: str, expected: dict[str, str]
+) -> None:
+    for role, username in ROLES.items():
+        headers = await stack.login(username)
+        json_body: dict[str, Any] | None = {
+            "check-in": body(f"matrix-{username}"),
+            "unbind": {"reason": "matrix"},
+            "": None,
+        }[payload]
+        response = await stack.attendance.request(method, path, headers=headers, json=json_body)
+        assert response.status_code in OUTCOME[expected[role]], (
+            f"{role}: {response.status_code} {response.text}"
+        )
+    anonymous = await stack.attendance.request(method, path, json=None if not payload else {})
+    assert anonymous.status_code in {401, 422}
+    if not payload:
+        assert anonymous.status_code == 401

@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from cadre.attendance import __doc__ as service_doc
 from cadre.attendance.adapters.replica import apply_directory_event
-from cadre.attendance.entrypoints import checkins, leaves
+from cadre.attendance.entrypoints import checkins, leaves, reports
 from cadre.attendance.entrypoints.day_close_job import run_day_close
 from cadre.attendance.settings import AttendanceSettings
 from cadre.events.consumer import IdempotentConsumer
@@ -37,7 +37,7 @@ def create_app(settings: AttendanceSettings | None = None) -> FastAPI:
         settings,
         title="cadre attendance",
         description=service_doc or "",
-        routers=[checkins.router, leaves.router],
+        routers=[checkins.router, leaves.router, reports.router],
         subscribers=subscribe,
         on_startup=start_day_close,
     )
