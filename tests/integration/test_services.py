@@ -60,6 +60,8 @@ def services(
                 "CADRE_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
                 "CADRE_REDIS_URL": infra.redis_url,
                 "CADRE_DIRECTORY_LOAD_DEMO": "true",  # logins for authenticated fuzzing
+                # Its own consumer group: never move the offsets of a running `make up`.
+                "CADRE_ATTENDANCE_REPLICA_GROUP": f"replica-{suffix}",
             }
             log_file = logs / f"{name}.log"
             processes.append(spawn([sys.executable, "-m", f"cadre.{name}"], log_file, env=env))
