@@ -198,3 +198,18 @@ def test_every_cadre_day_gets_exactly_one_status_and_closing_again_emits_nothing
     assert len(pending) == len(set(pending)) == len(statuses)
     again = days_to_close(["c1", "c2", "c3"], all_days, closed_first | set(statuses))
     assert again == []
+
+
+def test_a_tenant_table_comes_from_settings_and_others_keep_the_default() -> None:
+    from cadre.attendance.settings import AttendanceSettings
+
+    settings = AttendanceSettings.model_validate(
+        {
+            "leave_chain_rules": {
+                "gz": [{"max_workdays": 2, "levels": ["county"]}, {"levels": ["county", "city"]}]
+            }
+        }
+    )
+    assert route_chain(2, None, settings.chain_rules("gz")) == (C,)
+    assert route_chain(6, None, settings.chain_rules("gz")) == (C, Y)
+    assert route_chain(6, None, settings.chain_rules("demo")) == (T, C, Y)

@@ -171,7 +171,10 @@ async def request_leave(body: LeaveIn, principal: CurrentPrincipal, request: Req
                 409, "overlapping-leave", f"This overlaps your leave {clash}.", leave_id=clash
             )
         leader_level = principal.level if principal.has_any(Role.LEADER) else None
-        chain = route_chain(workdays, leader_level)
+        try:
+            chain = route_chain(workdays, leader_level, settings_of(request).chain_rules(tenant))
+        except LeaveRuleError as exc:
+            raise Problem(422, exc.code, str(exc)) from exc
         leave_id = str(new_event_id())
         event = LeaveRequested(
             **change_context(request, principal).envelope(cadre_id, person.unit_path),
