@@ -388,3 +388,40 @@ async def test_bad_input_gets_a_4xx_problem(directory: httpx.AsyncClient) -> Non
         files={"file": ("u.csv", b"unit_id,parent_id,name,level\nx\x00,,n,city\n")},
     )
     assert nul_csv.status_code == 422
+
+
+# Every role against the directory's read endpoints (writes: test_only_admins_change_...).
+READ_MATRIX = [
+    ("/v1/me", {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 200}),
+    ("/v1/units", {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 200}),
+    (
+        "/v1/units/wangmo",
+        {"orgadmin": 200, "county.leader": 200, "township.leader": 404, "cadre1": 404},
+    ),
+    (
+        "/v1/units/leye/geofences",
+        {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 404},
+    ),
+    (
+        "/v1/cadres/cadre2",
+        {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 404},
+    ),
+    (
+        "/v1/cadres/cadre3",
+        {"orgadmin": 200, "county.leader": 200, "township.leader": 404, "cadre1": 404},
+    ),
+    (
+        "/v1/calendar?year=2026",
+        {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 200},
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), READ_MATRIX, ids=[p for p, _ in READ_MATRIX])
+async def test_read_authorisation_matrix(
+    directory: httpx.AsyncClient, path: str, expected: dict[str, int]
+) -> None:
+    for username, status in expected.items():
+        response = await directory.get(path, headers=await login(directory, username))
+        assert response.status_code == status, f"{username}: {response.text}"
+    assert (await directory.get(path)).status_code == 401

@@ -110,11 +110,12 @@ def demo_people() -> list[dict[str, str]]:
     return people
 
 
-async def load_demo(runtime: ServiceRuntime) -> int:
-    """Load the demo tenant; returns the number of changes made (0 when already loaded)."""
-    context = ChangeContext(TENANT, "demo-loader")
+async def load_demo(runtime: ServiceRuntime, tenant: str = TENANT) -> int:
+    """Load the demo data into `tenant` (tests use a tenant of their own); returns the number
+    of changes made (0 when already loaded)."""
+    context = ChangeContext(tenant, "demo-loader")
     async with runtime.sessions() as session, session.begin():
-        units = await repo.load_units(session, TENANT)
+        units = await repo.load_units(session, tenant)
         unit_plan = plan_units(
             [{"unit_id": u, "parent_id": p, "name": n, "level": lv} for u, p, n, lv in UNITS],
             units,
@@ -122,19 +123,19 @@ async def load_demo(runtime: ServiceRuntime) -> int:
         if unit_plan.errors:
             raise RuntimeError(f"demo units are invalid: {unit_plan.errors}")
         await repo.apply_plan(session, context, unit_plan, hash_password)
-        units = await repo.load_units(session, TENANT)
+        units = await repo.load_units(session, tenant)
         people_plan = plan_people(
             demo_people(),
             units,
-            await repo.load_cadres(session, TENANT),
-            await repo.accounts_with_password(session, TENANT),
+            await repo.load_cadres(session, tenant),
+            await repo.accounts_with_password(session, tenant),
         )
         if people_plan.errors:
             raise RuntimeError(f"demo people are invalid: {people_plan.errors}")
         await repo.apply_plan(session, context, people_plan, hash_password)
         fences = 0
         for unit_id, lat, lon, radius in GEOFENCES:
-            if not await repo.list_geofences(session, TENANT, unit_id):
+            if not await repo.list_geofences(session, tenant, unit_id):
                 fence = GeofenceSetData(
                     unit_id=unit_id,
                     fence_id="office",
