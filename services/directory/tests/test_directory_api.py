@@ -308,7 +308,16 @@ async def test_loading_the_demo_again_changes_nothing(directory: httpx.AsyncClie
 
 @pytest.mark.parametrize(
     ("username", "allowed"),
-    [("orgadmin", True), ("city.leader", False), ("township.leader", False), ("cadre1", False)],
+    [
+        ("orgadmin", True),
+        ("super.admin", True),
+        ("senior.admin", True),
+        ("junior.admin", False),
+        ("city.leader", False),
+        ("county.leader", False),
+        ("township.leader", False),
+        ("cadre1", False),
+    ],
 )
 async def test_only_admins_change_the_directory(
     directory: httpx.AsyncClient, username: str, allowed: bool
@@ -392,27 +401,82 @@ async def test_bad_input_gets_a_4xx_problem(directory: httpx.AsyncClient) -> Non
 
 # Every role against the directory's read endpoints (writes: test_only_admins_change_...).
 READ_MATRIX = [
-    ("/v1/me", {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 200}),
-    ("/v1/units", {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 200}),
+    (
+        "/v1/me",
+        {
+            "orgadmin": 200,
+            "junior.admin": 200,
+            "super.admin": 200,
+            "county.leader": 200,
+            "township.leader": 200,
+            "cadre1": 200,
+        },
+    ),
+    (
+        "/v1/units",
+        {
+            "orgadmin": 200,
+            "junior.admin": 200,
+            "super.admin": 200,
+            "county.leader": 200,
+            "township.leader": 200,
+            "cadre1": 200,
+        },
+    ),
     (
         "/v1/units/wangmo",
-        {"orgadmin": 200, "county.leader": 200, "township.leader": 404, "cadre1": 404},
+        {
+            "orgadmin": 200,
+            "junior.admin": 200,
+            "super.admin": 200,
+            "county.leader": 200,
+            "township.leader": 404,
+            "cadre1": 404,
+        },
     ),
     (
         "/v1/units/leye/geofences",
-        {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 404},
+        {
+            "orgadmin": 200,
+            "junior.admin": 200,
+            "super.admin": 200,
+            "county.leader": 200,
+            "township.leader": 200,
+            "cadre1": 404,
+        },
     ),
     (
         "/v1/cadres/cadre2",
-        {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 404},
+        {
+            "orgadmin": 200,
+            "junior.admin": 200,
+            "super.admin": 200,
+            "county.leader": 200,
+            "township.leader": 200,
+            "cadre1": 404,
+        },
     ),
     (
         "/v1/cadres/cadre3",
-        {"orgadmin": 200, "county.leader": 200, "township.leader": 404, "cadre1": 404},
+        {
+            "orgadmin": 200,
+            "junior.admin": 200,
+            "super.admin": 200,
+            "county.leader": 200,
+            "township.leader": 404,
+            "cadre1": 404,
+        },
     ),
     (
         "/v1/calendar?year=2026",
-        {"orgadmin": 200, "county.leader": 200, "township.leader": 200, "cadre1": 200},
+        {
+            "orgadmin": 200,
+            "junior.admin": 200,
+            "super.admin": 200,
+            "county.leader": 200,
+            "township.leader": 200,
+            "cadre1": 200,
+        },
     ),
 ]
 

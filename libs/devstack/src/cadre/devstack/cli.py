@@ -110,9 +110,10 @@ def _print_urls(services: list[SupervisedService]) -> None:
     table.add_row("data and logs", str(stack_dir()))
     console.print(table)
     console.print(
-        "Demo tenant: `demo`; the logins orgadmin, city.leader, county.leader, "
-        "township.leader and cadre1 … cadre20 (password `demo`) are loaded by the "
-        "directory service once it has accounts (issue 3)."
+        "Demo tenant `demo`, password `demo` for every login: orgadmin, city.leader, "
+        "county.leader, township.leader, cadre1 … cadre20, super.admin, senior.admin, "
+        "junior.admin. Get a token: curl -X POST http://127.0.0.1:8001/v1/auth/token "
+        '-H \'content-type: application/json\' -d \'{"username": "cadre1", "password": "demo"}\''
     )
 
 

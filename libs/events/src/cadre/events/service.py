@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 import structlog
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -231,3 +231,9 @@ def run_service(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def request_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The service's session factory, for route handlers."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return sessions

@@ -85,3 +85,8 @@ class Light(StrEnum):
     GREEN = "green"
     YELLOW = "yellow"
     RED = "red"
+
+
+# Who may change shared data, and who may read everything in a tenant.
+ADMIN_ROLES = frozenset({Role.ORG_ADMIN, Role.SUPER_ADMIN, Role.SENIOR_ADMIN})
+READ_ALL_ROLES = ADMIN_ROLES | {Role.JUNIOR_ADMIN}

@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.attendance.settings import AttendanceSettings
 from cadre.events.auth import JwksVerifier, Principal, principal_dependency
 from cadre.events.context import ChangeContext
+from cadre.events.service import request_sessions
 
-
-def sessions_of(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return sessions
+sessions_of = request_sessions
 
 
 def settings_of(request: Request) -> AttendanceSettings:

@@ -46,10 +46,9 @@ from cadre.events.envelope import EventEnvelope, new_event_id
 from cadre.events.pagination import MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
 from cadre.events.store import append
-from cadre.events.vocabulary import HalfDay, LeaderLevel, LeaveKind, Role
+from cadre.events.vocabulary import READ_ALL_ROLES, HalfDay, LeaderLevel, LeaveKind, Role
 
 router = APIRouter(tags=["leave"])
-ADMIN_ROLES = {Role.ORG_ADMIN, Role.SUPER_ADMIN, Role.SENIOR_ADMIN, Role.JUNIOR_ADMIN}
 RULE_STATUS = {"own-leave": 403, "wrong-level": 403, "outside-unit": 403, "already-decided": 409}
 
 
@@ -226,7 +225,7 @@ async def _load(session: AsyncSession, tenant: str, leave_id: str, lock: bool = 
 def _may_see(principal: Principal, row: Any) -> bool:
     return (
         row.cadre_id == principal.sub
-        or principal.has_any(*ADMIN_ROLES)
+        or principal.has_any(*READ_ALL_ROLES)
         or (principal.has_any(Role.LEADER) and covers(principal.unit_path, row.unit_path))
     )
 

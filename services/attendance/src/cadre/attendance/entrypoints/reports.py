@@ -28,11 +28,9 @@ from cadre.events.auth import Principal
 from cadre.events.catalogue import DeviceUnbound, DeviceUnboundData
 from cadre.events.problems import Problem
 from cadre.events.store import append, stream_version
-from cadre.events.vocabulary import Role
+from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, Role
 
 router = APIRouter()
-ADMINS = (Role.ORG_ADMIN, Role.SUPER_ADMIN, Role.SENIOR_ADMIN)
-READERS = (*ADMINS, Role.JUNIOR_ADMIN)
 MIN_STATIONED_DAYS = 20
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -51,7 +49,7 @@ class UnbindIn(BaseModel):
 async def unbind_device(
     cadre_id: str, body: UnbindIn, principal: CurrentPrincipal, request: Request
 ) -> None:
-    if not principal.has_any(*ADMINS):
+    if not principal.has_any(*ADMIN_ROLES):
         raise Problem(403, "forbidden", "Only admins approve a device rebind.")
     tenant = principal.tenant
     async with sessions_of(request)() as session, session.begin():
@@ -105,7 +103,7 @@ async def _unit_path(request: Request, principal: Principal, unit_id: str) -> st
                 unit_paths.c.tenant == principal.tenant, unit_paths.c.unit_id == unit_id
             )
         )
-    allowed = principal.has_any(*READERS) or (
+    allowed = principal.has_any(*READ_ALL_ROLES) or (
         principal.has_any(Role.LEADER) and path and covers(principal.unit_path, path)
     )
     if path is None or not allowed:

@@ -27,9 +27,6 @@ LEADER_UNIT_LEVEL: dict[LeaderLevel, UnitLevel] = {
     LeaderLevel.CITY: UnitLevel.CITY,
 }
 
-ADMIN_ROLES = frozenset({Role.ORG_ADMIN, Role.SUPER_ADMIN, Role.SENIOR_ADMIN})
-READ_ALL_ROLES = ADMIN_ROLES | {Role.JUNIOR_ADMIN}
-
 
 @dataclass(frozen=True)
 class Unit:

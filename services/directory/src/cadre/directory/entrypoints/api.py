@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.directory.adapters import repository as repo
 from cadre.directory.adapters.keys import jwks, signing_key
@@ -21,7 +20,7 @@ from cadre.directory.domain.imports import (
     plan_people,
     plan_units,
 )
-from cadre.directory.domain.model import ADMIN_ROLES, READ_ALL_ROLES, SLUG, Cadre, Unit
+from cadre.directory.domain.model import SLUG, Cadre, Unit
 from cadre.directory.entrypoints.files import UnreadableFile, read_table
 from cadre.directory.entrypoints.security import current_principal, hash_password, password_ok
 from cadre.events.auth import Principal, sign_token
@@ -30,7 +29,8 @@ from cadre.events.catalogue import GeofenceSetData
 from cadre.events.context import ChangeContext
 from cadre.events.pagination import MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
-from cadre.events.vocabulary import LeaderLevel, Role, UnitLevel
+from cadre.events.service import request_sessions
+from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, LeaderLevel, Role, UnitLevel
 
 router = APIRouter()
 SLUG_PATTERN = SLUG.pattern
@@ -40,9 +40,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 
 
-def sessions_of(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return sessions
+sessions_of = request_sessions
 
 
 def context_of(request: Request, principal: Principal) -> ChangeContext:

@@ -67,6 +67,9 @@ def demo_people() -> list[dict[str, str]]:
 
     people = [
         person("orgadmin", "orgadmin", "组织部管理员", "zzb", roles="org_admin", rank="科长"),
+        person("super-admin", "super.admin", "平台超级管理员", "zzb", roles="super_admin"),
+        person("senior-admin", "senior.admin", "平台高级管理员", "zzb", roles="senior_admin"),
+        person("junior-admin", "junior.admin", "平台初级管理员", "zzb", roles="junior_admin"),
         person(
             "city-leader",
             "city.leader",
