@@ -1,0 +1,1 @@
+"""Ruleset files shipped with the scoring service; `default.toml` is the tenants' default."""
