@@ -1,0 +1,177 @@
+"""Folding events into facts. Each scoring-relevant event becomes facts about one cadre and
+one local day. The folded state is a set keyed by event id, so folding is commutative and
+idempotent by construction: the same events in any order, with any duplicates, give the
+same state. Rules and caps are applied later, when contributions are derived. Pure."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from cadre.events.catalogue import (
+    AnyEvent,
+    CheckedIn,
+    CheckInFlagged,
+    ContributionVoided,
+    DayClosed,
+    EntryPosted,
+    EntryReacted,
+    JournalMissed,
+    PeerEndorsed,
+    ReactionRetracted,
+    StudyCompleted,
+    TaskCompleted,
+    TaskGraded,
+    TaskOverdue,
+)
+from cadre.events.vocabulary import CheckInMode, DayStatus, Dimension, LeaderLevel
+
+
+class Metric(StrEnum):
+    DAY_PRESENT = "day_present"
+    DAY_ABSENT = "day_absent"
+    CHECK_IN_FLAGGED = "check_in_flagged"
+    JOURNAL_MISSED = "journal_missed"
+    ENTRY_POSTED = "entry_posted"
+    REACTION = "reaction"
+    REACTION_RETRACTED = "reaction_retracted"
+    ENDORSEMENT = "endorsement"
+    TASK_COMPLETED = "task_completed"
+    TASK_GRADED = "task_graded"
+    TASK_OVERDUE = "task_overdue"
+    STUDY = "study"
+    BRANCH_ACTIVITY = "branch_activity"
+    VOID = "void"
+
+
+@dataclass(frozen=True, order=True)
+class Fact:
+    """One scoring-relevant observation. `key` groups facts that decide together (an entry,
+    a reaction by one leader on one entry, a task); `at` orders them deterministically."""
+
+    cadre_id: str
+    day: date
+    metric: Metric
+    event_id: uuid.UUID
+    at: datetime
+    key: str = ""
+    dimension: Dimension | None = None
+    amount: float = 1.0
+    level: LeaderLevel | None = None
+    positive: bool = True
+    tags: tuple[str, ...] = ()
+    revision: int = 1
+    target: uuid.UUID | None = None  # the event a void cancels
+
+
+def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
+    """The facts an event contributes; most events contribute none."""
+    local_day = event.occurred_at.astimezone(ZoneInfo(timezone)).date()
+
+    def fact(
+        metric: Metric,
+        *,
+        day: date | None = None,
+        key: str = "",
+        dimension: Dimension | None = None,
+        amount: float = 1.0,
+        level: LeaderLevel | None = None,
+        positive: bool = True,
+        tags: tuple[str, ...] = (),
+        revision: int = 1,
+        target: uuid.UUID | None = None,
+    ) -> list[Fact]:
+        return [
+            Fact(
+                event.subject,
+                day or local_day,
+                metric,
+                event.id,
+                event.occurred_at,
+                key=key,
+                dimension=dimension,
+                amount=amount,
+                level=level,
+                positive=positive,
+                tags=tags,
+                revision=revision,
+                target=target,
+            )
+        ]
+
+    match event:
+        case DayClosed(data=data):
+            # The day closed, not the moment of closing, is the day the fact belongs to.
+            if data.status is DayStatus.PRESENT and data.workday:
+                return fact(Metric.DAY_PRESENT, day=data.day)
+            if data.status is DayStatus.ABSENT:
+                return fact(Metric.DAY_ABSENT, day=data.day)
+            return []
+        case CheckInFlagged():
+            return fact(Metric.CHECK_IN_FLAGGED)
+        case JournalMissed(data=data):
+            return fact(Metric.JOURNAL_MISSED, day=data.day)
+        case EntryPosted(data=data):
+            return fact(
+                Metric.ENTRY_POSTED,
+                day=data.day,
+                key=data.entry_id,
+                tags=tuple(sorted(data.tags)),
+                revision=data.revision,
+            )
+        case EntryReacted(data=data):
+            return fact(
+                Metric.REACTION,
+                key=f"{data.entry_id}:{event.actor}",
+                dimension=data.dimension or Dimension.RESPONSIBILITY,
+                level=data.reactor_level,
+                positive=data.reaction.value == "like",
+            )
+        case ReactionRetracted(data=data):
+            return fact(Metric.REACTION_RETRACTED, key=f"{data.entry_id}:{event.actor}")
+        case PeerEndorsed(data=data):
+            return fact(Metric.ENDORSEMENT, dimension=data.dimension)
+        case TaskCompleted(data=data):
+            return fact(
+                Metric.TASK_COMPLETED,
+                key=data.task_id,
+                dimension=data.dimension,
+                amount=data.reward_points,
+            )
+        case TaskGraded(data=data):
+            return fact(Metric.TASK_GRADED, key=data.task_id, amount=data.quality_pct)
+        case TaskOverdue(data=data):
+            return fact(
+                Metric.TASK_OVERDUE,
+                key=data.task_id,
+                dimension=data.dimension,
+                amount=data.penalty_points,
+            )
+        case StudyCompleted(data=data):
+            return fact(
+                Metric.STUDY,
+                dimension=Dimension.POLITICS if data.party_theory else Dimension.LEARNING,
+            )
+        case CheckedIn(data=data) if data.mode is CheckInMode.MEETING and data.branch_activity:
+            return fact(Metric.BRANCH_ACTIVITY, dimension=Dimension.POLITICS)
+        case ContributionVoided(data=data):
+            return fact(Metric.VOID, target=data.voided_event_id)
+        case _:
+            return []
+
+
+def fold(
+    state: dict[uuid.UUID, tuple[Fact, ...]],
+    events: Iterable[AnyEvent],
+    timezone: str = "Asia/Shanghai",
+) -> dict[uuid.UUID, tuple[Fact, ...]]:
+    """Add events to a folded state (a new dict); an event already folded changes nothing."""
+    folded = dict(state)
+    for event in events:
+        if event.id not in folded:
+            folded[event.id] = tuple(facts_of(event, timezone))
+    return folded
