@@ -86,12 +86,13 @@ async def _close_tenant(
                 on_leave.add((r.cadre_id, day))
                 day += timedelta(days=1)
     paths = {c.cadre_id: c.path or "/unknown" for c in cadres}
+    registered_on = {c.cadre_id: c.registered_on for c in cadres}
     pending = [
         (cadre, day)
         for cadre, day in days_to_close(
             paths, [first_day + timedelta(days=n) for n in range(catch_up_days)], done
         )
-        if day >= next(c.registered_on for c in cadres if c.cadre_id == cadre)
+        if day >= registered_on[cadre]
     ]
     days = {day for _, day in pending}
     statuses = close_days(pending, {d: calendar.is_workday(d) for d in days}, seen, on_leave)
