@@ -75,6 +75,24 @@ async def load_cadres(session: AsyncSession, tenant: str) -> dict[str, Cadre]:
     return {c.cadre_id: c for c in map(_cadre, rows)}
 
 
+async def find_unit(session: AsyncSession, tenant: str, unit_id: str) -> Unit | None:
+    row = (
+        await session.execute(
+            sa.select(units).where(units.c.tenant == tenant, units.c.unit_id == unit_id)
+        )
+    ).first()
+    return _unit(row) if row is not None else None
+
+
+async def find_cadre(session: AsyncSession, tenant: str, cadre_id: str) -> Cadre | None:
+    row = (
+        await session.execute(
+            sa.select(cadres).where(cadres.c.tenant == tenant, cadres.c.cadre_id == cadre_id)
+        )
+    ).first()
+    return _cadre(row) if row is not None else None
+
+
 async def accounts_with_password(session: AsyncSession, tenant: str) -> set[str]:
     rows = await session.execute(
         sa.select(cadres.c.cadre_id).where(

@@ -134,7 +134,7 @@ class Me(BaseModel):
 @router.get("/me", response_model=Me, tags=["auth"])
 async def me(principal: CurrentPrincipal, request: Request) -> Me:
     async with sessions_of(request)() as session:
-        cadre = (await repo.load_cadres(session, principal.tenant)).get(principal.sub)
+        cadre = await repo.find_cadre(session, principal.tenant, principal.sub)
     return Me(
         cadre_id=principal.sub,
         tenant=principal.tenant,
@@ -182,7 +182,7 @@ async def list_units(
 
 async def _visible_unit(request: Request, principal: Principal, unit_id: str) -> Unit:
     async with sessions_of(request)() as session:
-        unit = (await repo.load_units(session, principal.tenant)).get(unit_id)
+        unit = await repo.find_unit(session, principal.tenant, unit_id)
     if unit is None or not (sees_all(principal) or principal.covers(unit.path)):
         raise Problem(404, "unit-not-found", f"No unit {unit_id!r} that you may see.")
     return unit
@@ -329,12 +329,12 @@ async def list_cadres(
 @router.get("/cadres/{cadre_id}", response_model=CadreOut, tags=["people"])
 async def get_cadre(cadre_id: str, principal: CurrentPrincipal, request: Request) -> CadreOut:
     async with sessions_of(request)() as session:
-        units = await repo.load_units(session, principal.tenant)
-        cadre = (await repo.load_cadres(session, principal.tenant)).get(cadre_id)
+        cadre = await repo.find_cadre(session, principal.tenant, cadre_id)
+        unit = await repo.find_unit(session, principal.tenant, cadre.unit_id) if cadre else None
     allowed = cadre is not None and (
         sees_all(principal)
         or cadre.cadre_id == principal.sub
-        or (principal.has_any(Role.LEADER) and principal.covers(units[cadre.unit_id].path))
+        or (principal.has_any(Role.LEADER) and unit is not None and principal.covers(unit.path))
     )
     if cadre is None or not allowed:
         raise Problem(404, "cadre-not-found", f"No cadre {cadre_id!r} that you may see.")
@@ -356,7 +356,8 @@ async def _save_cadre(
         plan = plan_people([_row(cadre_id, body)], units, existing, with_password)
         _raise_row_errors(plan)
         await repo.apply_plan(session, context_of(request, principal), plan, hash_password)
-        saved = (await repo.load_cadres(session, principal.tenant))[cadre_id]
+        saved = await repo.find_cadre(session, principal.tenant, cadre_id)
+    assert saved is not None
     return _out(saved)
 
 
