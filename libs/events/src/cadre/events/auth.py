@@ -200,15 +200,6 @@ def principal_dependency(
     return current_principal
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], None]:
-    def check(principal: Principal) -> None:
-        if not principal.has_any(*roles):
-            wanted = ", ".join(r.value for r in roles)
-            raise Problem(403, "forbidden", f"This needs one of the roles: {wanted}.")
-
-    return check
-
-
 def sign_token(
     principal: Principal,
     private_key: Ed25519PrivateKey,

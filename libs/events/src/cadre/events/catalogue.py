@@ -560,19 +560,6 @@ EVENT_TYPES: dict[str, type[EventEnvelope]] = {
 }
 
 
-class UnknownEventType(ValueError):
-    def __init__(self, type_name: object) -> None:
-        super().__init__(f"unknown event type {type_name!r}")
-        self.type_name = type_name
-
-
-def event_class(type_name: str) -> type[EventEnvelope]:
-    try:
-        return EVENT_TYPES[type_name]
-    except KeyError:
-        raise UnknownEventType(type_name) from None
-
-
 def parse_event(raw: dict[str, Any]) -> AnyEvent:
     """Validate a full envelope dict at any schema version, upcasting older versions first."""
     type_name = raw.get("type")
