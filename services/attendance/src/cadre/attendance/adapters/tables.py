@@ -54,7 +54,6 @@ devices = sa.Table(
     sa.Column("device_id", sa.Text, nullable=True),  # null: unbound, the next check-in binds
     sa.Column("mismatches", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_mismatch_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("version", sa.Integer, nullable=False),
 )
 check_ins = sa.Table(
     "check_ins",

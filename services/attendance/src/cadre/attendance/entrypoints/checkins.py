@@ -149,7 +149,7 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
                     )
                 ],
             )
-            values = {"device_id": body.device_id, "version": version + 1}
+            values = {"device_id": body.device_id}
             if device is None:
                 await session.execute(
                     sa.insert(devices).values(
@@ -183,9 +183,7 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
             await session.execute(
                 sa.update(devices)
                 .where(devices.c.tenant == tenant, devices.c.cadre_id == cadre_id)
-                .values(
-                    mismatches=devices.c.mismatches + 1, last_mismatch_at=now, version=version + 1
-                )
+                .values(mismatches=devices.c.mismatches + 1, last_mismatch_at=now)
             )
             mismatch = Problem(
                 403,

@@ -92,7 +92,7 @@ async def unbind_device(
         await session.execute(
             sa.update(devices)
             .where(devices.c.tenant == tenant, devices.c.cadre_id == cadre_id)
-            .values(device_id=None, version=version + 1)
+            .values(device_id=None)
         )
 
 
