@@ -17,7 +17,6 @@ from cadre.attendance.domain.geo import within_any
 from cadre.attendance.domain.spoofing import Fix, SpoofPolicy, suspicions
 from cadre.attendance.entrypoints.common import (
     CurrentPrincipal,
-    change_context,
     sessions_of,
     settings_of,
 )
@@ -30,6 +29,7 @@ from cadre.events.catalogue import (
     DeviceBound,
     DeviceBoundData,
 )
+from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
 from cadre.events.pagination import MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
@@ -119,7 +119,7 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
         )
     tenant, cadre_id = principal.tenant, principal.sub
     day = body.occurred_at.astimezone(ZoneInfo(settings.default_timezone)).date()
-    context = change_context(request, principal)
+    context = ChangeContext.of(request, principal)
     mismatch: Problem | None = None
     result: CheckInOut | None = None
     async with sessions_of(request)() as session, session.begin():
@@ -247,7 +247,7 @@ async def _record(
     )
     late = now - body.occurred_at > timedelta(minutes=settings.late_sync_after_minutes)
     check_in_id = str(new_event_id())
-    context = change_context(request, principal)
+    context = ChangeContext.of(request, principal)
     envelope = {**context.envelope(cadre_id, person.unit_path), "occurred_at": body.occurred_at}
     events: list[EventEnvelope] = [
         CheckedIn(

@@ -1,4 +1,4 @@
-"""What every attendance route needs: sessions, settings, the caller and change context."""
+"""What every attendance route needs: sessions, settings and the caller."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from fastapi import Depends, Request
 
 from cadre.attendance.settings import AttendanceSettings
 from cadre.events.auth import JwksVerifier, Principal, principal_dependency
-from cadre.events.context import ChangeContext
 from cadre.events.service import request_sessions
 
 sessions_of = request_sessions
@@ -32,7 +31,3 @@ def verifier_of(request: Request) -> JwksVerifier:
 CurrentPrincipal = Annotated[
     Principal, Depends(principal_dependency(lambda r: verifier_of(r).verify))
 ]
-
-
-def change_context(request: Request, principal: Principal) -> ChangeContext:
-    return ChangeContext.of(request, principal)

@@ -24,7 +24,6 @@ from cadre.attendance.domain.leave import (
 )
 from cadre.attendance.entrypoints.common import (
     CurrentPrincipal,
-    change_context,
     sessions_of,
     settings_of,
 )
@@ -42,6 +41,7 @@ from cadre.events.catalogue import (
     LeaveStepApproved,
     LeaveStepApprovedData,
 )
+from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
 from cadre.events.pagination import MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
@@ -176,7 +176,7 @@ async def request_leave(body: LeaveIn, principal: CurrentPrincipal, request: Req
             raise Problem(422, exc.code, str(exc)) from exc
         leave_id = str(new_event_id())
         event = LeaveRequested(
-            **change_context(request, principal).envelope(cadre_id, person.unit_path),
+            **ChangeContext.of(request, principal).envelope(cadre_id, person.unit_path),
             data=LeaveRequestedData(
                 leave_id=leave_id,
                 kind=body.kind,
@@ -261,7 +261,7 @@ async def _decide(
             )
         except LeaveRuleError as exc:
             raise Problem(RULE_STATUS.get(exc.code, 403), exc.code, str(exc)) from exc
-        envelope = change_context(request, principal).envelope(row.cadre_id, row.unit_path)
+        envelope = ChangeContext.of(request, principal).envelope(row.cadre_id, row.unit_path)
         step_level = chain[row.step]
         events: list[EventEnvelope]
         if approve:
@@ -373,7 +373,7 @@ async def cancel_leave(
         if row.starts_on <= today:
             raise Problem(409, "leave-started", "A leave can be cancelled only before it starts.")
         event = LeaveCancelled(
-            **change_context(request, principal).envelope(row.cadre_id, row.unit_path),
+            **ChangeContext.of(request, principal).envelope(row.cadre_id, row.unit_path),
             data=LeaveCancelledData(leave_id=leave_id, reason=body.reason),
         )
         await append(session, leave_stream(tenant, leave_id), row.version, [event])

@@ -23,9 +23,10 @@ from cadre.attendance.adapters.tables import (
 )
 from cadre.attendance.domain.leave import covers
 from cadre.attendance.entrypoints.checkins import device_stream
-from cadre.attendance.entrypoints.common import CurrentPrincipal, change_context, sessions_of
+from cadre.attendance.entrypoints.common import CurrentPrincipal, sessions_of
 from cadre.events.auth import Principal
 from cadre.events.catalogue import DeviceUnbound, DeviceUnboundData
+from cadre.events.context import ChangeContext
 from cadre.events.problems import Problem
 from cadre.events.store import append, stream_version
 from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, Role
@@ -80,7 +81,7 @@ async def unbind_device(
             version,
             [
                 DeviceUnbound(
-                    **change_context(request, principal).envelope(
+                    **ChangeContext.of(request, principal).envelope(
                         cadre_id, path or principal.unit_path
                     ),
                     data=DeviceUnboundData(

@@ -43,10 +43,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 sessions_of = request_sessions
 
 
-def context_of(request: Request, principal: Principal) -> ChangeContext:
-    return ChangeContext.of(request, principal)
-
-
 def require_admin(principal: Principal) -> None:
     if not principal.has_any(*ADMIN_ROLES):
         raise Problem(
@@ -225,7 +221,7 @@ async def create_unit(body: UnitIn, principal: CurrentPrincipal, request: Reques
         }
         plan = plan_units([row], existing)
         _raise_row_errors(plan)
-        await repo.apply_plan(session, context_of(request, principal), plan, hash_password)
+        await repo.apply_plan(session, ChangeContext.of(request, principal), plan, hash_password)
     return UnitOut(**plan.new_units[0].__dict__)
 
 
@@ -355,7 +351,7 @@ async def _save_cadre(
         with_password = await repo.accounts_with_password(session, principal.tenant)
         plan = plan_people([_row(cadre_id, body)], units, existing, with_password)
         _raise_row_errors(plan)
-        await repo.apply_plan(session, context_of(request, principal), plan, hash_password)
+        await repo.apply_plan(session, ChangeContext.of(request, principal), plan, hash_password)
         saved = await repo.find_cadre(session, principal.tenant, cadre_id)
     assert saved is not None
     return _out(saved)
@@ -428,7 +424,7 @@ async def put_geofence(
     unit = await _visible_unit(request, principal, unit_id)
     fence = GeofenceSetData(unit_id=unit_id, fence_id=fence_id, **body.model_dump())
     async with sessions_of(request)() as session, session.begin():
-        await repo.set_geofence(session, context_of(request, principal), unit, fence)
+        await repo.set_geofence(session, ChangeContext.of(request, principal), unit, fence)
     return fence
 
 
@@ -467,7 +463,7 @@ async def put_override(
     async with sessions_of(request)() as session, session.begin():
         await repo.set_workday_override(
             session,
-            context_of(request, principal),
+            ChangeContext.of(request, principal),
             f"/{principal.tenant}",
             day,
             body.workday,
@@ -539,7 +535,9 @@ async def import_units(
         plan = plan_units(rows, await repo.load_units(session, principal.tenant))
         _reject(plan.errors)
         if not dry_run:
-            await repo.apply_plan(session, context_of(request, principal), plan, hash_password)
+            await repo.apply_plan(
+                session, ChangeContext.of(request, principal), plan, hash_password
+            )
     return ImportReport(
         applied=not dry_run, dry_run=dry_run, rows=len(rows), new_units=len(plan.new_units)
     )
@@ -570,7 +568,9 @@ async def import_people(
         )
         _reject(plan.errors)
         if not dry_run:
-            await repo.apply_plan(session, context_of(request, principal), plan, hash_password)
+            await repo.apply_plan(
+                session, ChangeContext.of(request, principal), plan, hash_password
+            )
     return ImportReport(
         applied=not dry_run,
         dry_run=dry_run,
