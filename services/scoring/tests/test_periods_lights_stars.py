@@ -70,7 +70,7 @@ def test_green_when_nothing_is_wrong() -> None:
         ),
         (LightInputs(spoof_flags_30d=2), "2 spoofing flags in the last 30 days"),
         (
-            LightInputs(quarter_percentile=4, unit_size=20),
+            LightInputs(quarter_bottom_share=0.05, unit_size=20),
             "in the bottom 5% of the unit this quarter",
         ),
     ],
@@ -89,7 +89,10 @@ def test_each_red_rule_with_its_reason(inputs: LightInputs, reason: str) -> None
             LightInputs(composite_this_month=6, composite_3_month_average=10),
             "this month's composite is below 70% of the 3-month average",
         ),
-        (LightInputs(quarter_percentile=10, unit_size=5), "in the bottom 15%"),
+        (
+            LightInputs(quarter_bottom_share=0.1, unit_size=10),
+            "in the bottom 15% of the unit this quarter",
+        ),
     ],
 )
 def test_each_yellow_rule_with_its_reason(inputs: LightInputs, reason: str) -> None:
@@ -103,7 +106,7 @@ def test_boundaries_and_configuration() -> None:
     assert (
         evaluate_light(LightInputs(stationed=False, stationed_days_last_month=3))[0] is Light.GREEN
     )
-    small_unit = LightInputs(quarter_percentile=1, unit_size=19)
+    small_unit = LightInputs(quarter_bottom_share=0.05, unit_size=19)
     assert evaluate_light(small_unit)[0] is Light.YELLOW, (
         "bottom 5% counts as red only in units of 20+"
     )

@@ -1,6 +1,10 @@
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from cadre.events.settings import ServiceSettings
+from cadre.events.topics import ALL_EVENT_TOPICS
 
 
 class ScoringSettings(ServiceSettings):
@@ -12,3 +16,19 @@ class ScoringSettings(ServiceSettings):
 
     service_name: str = "scoring"
     http_port: int = 8004
+    directory_url: str = "http://127.0.0.1:8001"
+    # `<tenant>.toml` files; tenants without one use the packaged default ruleset.
+    rulesets_dir: Path | None = None
+    ruleset_reload_s: float = Field(5.0, gt=0)
+    # Every generation consumes with its own group, `<prefix>.g<generation>`.
+    group_prefix: str = "scoring"
+    topics: list[str] = Field(default_factory=lambda: list(ALL_EVENT_TOPICS))
+    max_records: int = Field(500, ge=1, le=10_000)
+    pointer_poll_s: float = Field(2.0, gt=0)
+    # Lights of tenants with new events are re-evaluated at once; all of them this often,
+    # since trailing windows move with the clock.
+    lights_interval_s: float = Field(300.0, gt=0)
+    publish_rankings: bool = True
+    ranking_ttl_s: int = Field(3600, ge=1)
+    # A fixed "today" (YYYY-MM-DD) for demos and tests of the clock-driven rules.
+    today: str | None = None

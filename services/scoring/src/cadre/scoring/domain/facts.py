@@ -111,8 +111,8 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
             if data.status is DayStatus.ABSENT:
                 return fact(Metric.DAY_ABSENT, day=data.day)
             return []
-        case CheckInFlagged():
-            return fact(Metric.CHECK_IN_FLAGGED)
+        case CheckInFlagged(data=data):  # the reasons tell spoofing from a changed phone
+            return fact(Metric.CHECK_IN_FLAGGED, tags=tuple(sorted(r.value for r in data.reasons)))
         case JournalMissed(data=data):
             return fact(Metric.JOURNAL_MISSED, day=data.day)
         case EntryPosted(data=data):

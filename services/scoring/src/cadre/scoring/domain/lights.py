@@ -23,6 +23,8 @@ class LightRules(BaseModel):
     red_bottom_percent: float = Field(5, ge=0, le=100)
     red_bottom_min_unit_size: int = Field(20, ge=1)
     yellow_bottom_percent: float = Field(15, ge=0, le=100)
+    # Ranking a unit of three says little, so the yellow bottom rule has a floor too.
+    yellow_bottom_min_unit_size: int = Field(10, ge=1)
     yellow_overdue_days: int = Field(7, ge=0)
     yellow_below_own_average: float = Field(0.7, ge=0, le=1)
 
@@ -37,7 +39,9 @@ class LightInputs:
     stationed: bool = False
     stationed_days_last_month: int | None = None
     spoof_flags_30d: int = 0
-    quarter_percentile: float | None = None  # the cadre's percentile in the unit (0 = bottom)
+    # The share of the unit (the cadre included) scoring at or below the cadre this quarter:
+    # the lone lowest of 20 is at 0.05; when everyone ties it is 1, so nobody is "bottom".
+    quarter_bottom_share: float | None = None
     unit_size: int = 0
     oldest_overdue_task_days: int | None = None
     composite_this_month: float | None = None
@@ -60,11 +64,11 @@ def evaluate_light(
         red.append(f"stationed but present {inputs.stationed_days_last_month} days last month")
     if inputs.spoof_flags_30d >= rules.red_spoof_flags_30d:
         red.append(f"{inputs.spoof_flags_30d} spoofing flags in the last 30 days")
-    bottom = inputs.quarter_percentile
+    bottom = inputs.quarter_bottom_share
     if (
         bottom is not None
         and inputs.unit_size >= rules.red_bottom_min_unit_size
-        and bottom < rules.red_bottom_percent
+        and bottom * 100 <= rules.red_bottom_percent
     ):
         red.append(f"in the bottom {rules.red_bottom_percent:g}% of the unit this quarter")
     if red:
@@ -91,8 +95,12 @@ def evaluate_light(
             f"this month's composite is below {rules.yellow_below_own_average:.0%}"
             " of the 3-month average"
         )
-    if bottom is not None and bottom < rules.yellow_bottom_percent:
-        yellow.append(f"in the bottom {rules.yellow_bottom_percent:g}%")
+    if (
+        bottom is not None
+        and inputs.unit_size >= rules.yellow_bottom_min_unit_size
+        and bottom * 100 <= rules.yellow_bottom_percent
+    ):
+        yellow.append(f"in the bottom {rules.yellow_bottom_percent:g}% of the unit this quarter")
     if yellow:
         return Light.YELLOW, yellow
     return Light.GREEN, []

@@ -77,3 +77,22 @@ def trailing_workdays(calendar: WorkdayCalendar, end: date, workdays: int) -> tu
             if found == workdays:
                 return start, end
         start -= timedelta(days=1)
+
+
+def periods_containing(day: date) -> list[str]:
+    """The names of the day, week, month, quarter, half-year and year that hold `day`."""
+    iso_year, iso_week, _ = day.isocalendar()
+    return [
+        day.isoformat(),
+        f"{iso_year}-W{iso_week:02d}",
+        f"{day.year}-{day.month:02d}",
+        f"{day.year}-Q{(day.month - 1) // 3 + 1}",
+        f"{day.year}-H{1 if day.month <= 6 else 2}",
+        str(day.year),
+    ]
+
+
+def ancestor_paths(unit_path: str) -> list[str]:
+    """`/demo/wangmo/leye` → `/demo`, `/demo/wangmo`, `/demo/wangmo/leye`."""
+    parts = [part for part in unit_path.split("/") if part]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cadre.events.vocabulary import Dimension, LeaderLevel
+from cadre.scoring.domain.lights import DEFAULT_LIGHT_RULES, LightRules
 
 
 class RulesetError(ValueError):
@@ -64,6 +65,7 @@ class Ruleset(_Strict):
     weights: dict[Dimension, float] = Field(default_factory=lambda: dict.fromkeys(Dimension, 0.2))
     points: Points = Field(default_factory=Points)
     stars: tuple[StarBand, ...] = ()
+    lights: LightRules = DEFAULT_LIGHT_RULES
 
     @field_validator("weights")
     @classmethod

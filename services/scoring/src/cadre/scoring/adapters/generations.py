@@ -1,0 +1,101 @@
+"""Generations of the projection and the read pointer. A replay builds a new generation
+beside the live one; `switch_to` moves the pointer in one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cadre.scoring.adapters.tables import GENERATION_TABLES, generations, lights, read_pointer
+
+
+def consumer_group(prefix: str, generation: int) -> str:
+    return f"{prefix}.g{generation}"
+
+
+async def live_generation(session: AsyncSession) -> int | None:
+    value = await session.scalar(sa.select(read_pointer.c.generation).where(read_pointer.c.id == 1))
+    return int(value) if value is not None else None
+
+
+async def ensure_live_generation(session: AsyncSession, group_prefix: str) -> int:
+    """The live generation; on a fresh database, generation 1 (several instances may race
+    to create it: the insert is idempotent)."""
+    current = await live_generation(session)
+    if current is not None:
+        return current
+    await session.execute(
+        insert(generations)
+        .values(
+            generation=1,
+            status="live",
+            consumer_group=consumer_group(group_prefix, 1),
+            switched_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing()
+    )
+    await session.execute(insert(read_pointer).values(id=1, generation=1).on_conflict_do_nothing())
+    current = await live_generation(session)
+    assert current is not None
+    return current
+
+
+async def create_generation(session: AsyncSession, group_prefix: str) -> int:
+    await session.execute(sa.text("LOCK TABLE generations IN EXCLUSIVE MODE"))
+    highest = await session.scalar(sa.select(sa.func.max(generations.c.generation)))
+    generation = int(highest or 0) + 1
+    await session.execute(
+        sa.insert(generations).values(
+            generation=generation,
+            status="building",
+            consumer_group=consumer_group(group_prefix, generation),
+        )
+    )
+    return generation
+
+
+async def switch_to(session: AsyncSession, generation: int) -> int | None:
+    """Point reads and the live consumer at `generation`; returns the previous one. The
+    lights last announced are carried over, so the switch itself announces no change."""
+    previous = await session.scalar(
+        sa.select(read_pointer.c.generation).where(read_pointer.c.id == 1).with_for_update()
+    )
+    if previous is not None and previous != generation:
+        await session.execute(sa.delete(lights).where(lights.c.generation == generation))
+        columns = [c for c in lights.c if c.name != "generation"]
+        await session.execute(
+            sa.insert(lights).from_select(
+                ["generation", *(c.name for c in columns)],
+                sa.select(sa.literal(generation), *columns).where(lights.c.generation == previous),
+            )
+        )
+        await session.execute(
+            sa.update(generations)
+            .where(generations.c.generation == previous)
+            .values(status="retired")
+        )
+    await session.execute(
+        insert(read_pointer)
+        .values(id=1, generation=generation)
+        .on_conflict_do_update(index_elements=["id"], set_={"generation": generation})
+    )
+    await session.execute(
+        sa.update(generations)
+        .where(generations.c.generation == generation)
+        .values(status="live", switched_at=datetime.now(UTC))
+    )
+    return int(previous) if previous is not None else None
+
+
+async def drop_generation(session: AsyncSession, generation: int) -> None:
+    for table in GENERATION_TABLES:
+        await session.execute(sa.delete(table).where(table.c.generation == generation))
+    await session.execute(sa.delete(generations).where(generations.c.generation == generation))
+
+
+async def list_generations(session: AsyncSession) -> list[sa.Row[tuple[object, ...]]]:
+    rows = await session.execute(sa.select(generations).order_by(generations.c.generation))
+    return list(rows)

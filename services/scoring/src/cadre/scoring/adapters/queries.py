@@ -1,0 +1,197 @@
+"""Reads of one generation of the projection."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cadre.events.calendar import WorkdayCalendar
+from cadre.events.vocabulary import Dimension
+from cadre.scoring.adapters.projection import contribution_of_row, fact_of_row
+from cadre.scoring.adapters.tables import (
+    contributions,
+    facts,
+    lights,
+    members,
+    units,
+    workday_overrides,
+)
+from cadre.scoring.domain.assess import Member
+from cadre.scoring.domain.contributions import Contribution
+from cadre.scoring.domain.digest import digest
+from cadre.scoring.domain.facts import Fact, Metric
+
+
+async def member(session: AsyncSession, gen: int, tenant: str, cadre_id: str) -> Any:
+    return (
+        await session.execute(
+            sa.select(members).where(
+                members.c.generation == gen,
+                members.c.tenant == tenant,
+                members.c.cadre_id == cadre_id,
+            )
+        )
+    ).first()
+
+
+async def unit(session: AsyncSession, gen: int, tenant: str, unit_id: str) -> Any:
+    return (
+        await session.execute(
+            sa.select(units).where(
+                units.c.generation == gen, units.c.tenant == tenant, units.c.unit_id == unit_id
+            )
+        )
+    ).first()
+
+
+async def member_names(
+    session: AsyncSession, gen: int, tenant: str, cadre_ids: list[str]
+) -> dict[str, str]:
+    rows = await session.execute(
+        sa.select(members.c.cadre_id, members.c.name).where(
+            members.c.generation == gen,
+            members.c.tenant == tenant,
+            members.c.cadre_id.in_(cadre_ids),
+        )
+    )
+    return {cadre: name for cadre, name in rows}
+
+
+def _contribution_filter(
+    gen: int, tenant: str, cadre_id: str, start: date, end: date
+) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        contributions.c.generation == gen,
+        contributions.c.tenant == tenant,
+        contributions.c.cadre_id == cadre_id,
+        contributions.c.day.between(start, end),
+    )
+
+
+async def dimension_totals(
+    session: AsyncSession, gen: int, tenant: str, cadre_id: str, start: date, end: date
+) -> dict[Dimension, float]:
+    rows = await session.execute(
+        sa.select(contributions.c.dimension, sa.func.sum(contributions.c.points))
+        .where(*_contribution_filter(gen, tenant, cadre_id, start, end))
+        .group_by(contributions.c.dimension)
+    )
+    totals = dict.fromkeys(Dimension, 0.0)
+    for dimension, points in rows:
+        totals[Dimension(dimension)] = round(float(points), 6)
+    return totals
+
+
+async def explain_rows(
+    session: AsyncSession,
+    gen: int,
+    tenant: str,
+    cadre_id: str,
+    start: date,
+    end: date,
+    dimension: Dimension | None,
+) -> list[Contribution]:
+    query = sa.select(contributions).where(*_contribution_filter(gen, tenant, cadre_id, start, end))
+    if dimension is not None:
+        query = query.where(contributions.c.dimension == dimension.value)
+    rows = await session.execute(query)
+    return sorted(
+        (contribution_of_row(row) for row in rows),
+        key=lambda c: (c.day, c.dimension.value, c.rule, str(c.event_id)),
+    )
+
+
+async def daily_totals(
+    session: AsyncSession, gen: int, tenant: str, cadre_id: str, start: date, end: date
+) -> dict[date, dict[Dimension, float]]:
+    rows = await session.execute(
+        sa.select(
+            contributions.c.day, contributions.c.dimension, sa.func.sum(contributions.c.points)
+        )
+        .where(*_contribution_filter(gen, tenant, cadre_id, start, end))
+        .group_by(contributions.c.day, contributions.c.dimension)
+    )
+    days: dict[date, dict[Dimension, float]] = defaultdict(lambda: dict.fromkeys(Dimension, 0.0))
+    for day, dimension, points in rows:
+        days[day][Dimension(dimension)] = round(float(points), 6)
+    return dict(days)
+
+
+async def tenants(session: AsyncSession, gen: int) -> list[str]:
+    rows = await session.execute(
+        sa.select(members.c.tenant).where(members.c.generation == gen).distinct()
+    )
+    return sorted(rows.scalars())
+
+
+async def active_members(session: AsyncSession, gen: int, tenant: str) -> list[Any]:
+    rows = await session.execute(
+        sa.select(members)
+        .where(members.c.generation == gen, members.c.tenant == tenant, members.c.active.is_(True))
+        .order_by(members.c.cadre_id)
+    )
+    return list(rows)
+
+
+def as_member(row: Any) -> Member:
+    return Member(row.cadre_id, row.unit_id, row.stationed)
+
+
+async def calendar(session: AsyncSession, gen: int, tenant: str) -> WorkdayCalendar:
+    rows = await session.execute(
+        sa.select(workday_overrides.c.day, workday_overrides.c.workday).where(
+            workday_overrides.c.generation == gen, workday_overrides.c.tenant == tenant
+        )
+    )
+    return WorkdayCalendar({day: workday for day, workday in rows})
+
+
+async def tenant_facts(
+    session: AsyncSession, gen: int, tenant: str, since: date | None = None
+) -> list[Fact]:
+    """The tenant's facts from `since` on; open tasks are looked up whatever their age."""
+    query = sa.select(facts).where(facts.c.generation == gen, facts.c.tenant == tenant)
+    if since is not None:
+        query = query.where(
+            sa.or_(
+                facts.c.day >= since,
+                facts.c.metric.in_([Metric.TASK_OVERDUE.value, Metric.TASK_COMPLETED.value]),
+            )
+        )
+    return [fact_of_row(row) for row in await session.execute(query)]
+
+
+async def tenant_contributions(
+    session: AsyncSession, gen: int, tenant: str, since: date | None = None
+) -> list[Contribution]:
+    query = sa.select(contributions).where(
+        contributions.c.generation == gen, contributions.c.tenant == tenant
+    )
+    if since is not None:
+        query = query.where(contributions.c.day >= since)
+    return [contribution_of_row(row) for row in await session.execute(query)]
+
+
+async def current_lights(session: AsyncSession, gen: int, tenant: str) -> dict[str, Any]:
+    rows = await session.execute(
+        sa.select(lights).where(lights.c.generation == gen, lights.c.tenant == tenant)
+    )
+    return {row.cadre_id: row for row in rows}
+
+
+async def generation_digest(session: AsyncSession, gen: int, tenant: str | None = None) -> str:
+    """The digest of a generation (of one tenant, or of all)."""
+    fact_query = sa.select(facts).where(facts.c.generation == gen)
+    contribution_query = sa.select(contributions).where(contributions.c.generation == gen)
+    if tenant is not None:
+        fact_query = fact_query.where(facts.c.tenant == tenant)
+        contribution_query = contribution_query.where(contributions.c.tenant == tenant)
+    fact_list = [fact_of_row(row) for row in await session.execute(fact_query)]
+    contribution_list = [
+        contribution_of_row(row) for row in await session.execute(contribution_query)
+    ]
+    return digest(fact_list, contribution_list)

@@ -1,0 +1,120 @@
+"""Scoring's tables. Everything a replay rebuilds carries a `generation`, so a new
+generation is built beside the live one and the read pointer switches in one statement."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+METADATA = sa.MetaData()
+
+generations = sa.Table(
+    "generations",
+    METADATA,
+    sa.Column("generation", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.Text, nullable=False),  # building | live | retired
+    sa.Column("consumer_group", sa.Text, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("switched_at", sa.DateTime(timezone=True), nullable=True),
+)
+# One row: the generation every query reads and the live consumer folds into.
+read_pointer = sa.Table(
+    "read_pointer",
+    METADATA,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.CheckConstraint("id = 1", name="read_pointer_single_row"),
+)
+
+# ---- the directory as scoring needs it (from directory.* events)
+members = sa.Table(
+    "members",
+    METADATA,
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("cadre_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("unit_id", sa.Text, nullable=False),
+    sa.Column("unit_path", sa.Text, nullable=False),
+    sa.Column("stationed", sa.Boolean, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+units = sa.Table(
+    "units",
+    METADATA,
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("unit_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+)
+workday_overrides = sa.Table(
+    "workday_overrides",
+    METADATA,
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("workday", sa.Boolean, nullable=False),
+)
+
+# ---- the counters: one row per fact (an event about one cadre and one local day)
+facts = sa.Table(
+    "facts",
+    METADATA,
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("metric", sa.Text, primary_key=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("cadre_id", sa.Text, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("dimension", sa.Text, nullable=True),
+    sa.Column("amount", sa.Float, nullable=False),
+    sa.Column("level", sa.Text, nullable=True),
+    sa.Column("positive", sa.Boolean, nullable=False),
+    sa.Column("tags", pg.ARRAY(sa.Text), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("target", pg.UUID(as_uuid=True), nullable=True),
+    sa.Index("facts_by_cadre", "generation", "tenant", "cadre_id", "day"),
+    sa.Index("facts_by_day", "generation", "tenant", "day"),
+)
+# The daily counters DESIGN section 6 speaks of, as a view over the fact rows.
+DAILY_COUNTERS_VIEW = """
+CREATE VIEW daily_counters AS
+SELECT generation, tenant, cadre_id, day, metric, count(*) AS count
+FROM facts GROUP BY generation, tenant, cadre_id, day, metric
+"""
+
+# ---- derived: every point, with its event and rule (explain reads these rows)
+contributions = sa.Table(
+    "contributions",
+    METADATA,
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("cadre_id", sa.Text, primary_key=True),
+    sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("rule", sa.Text, primary_key=True),
+    sa.Column("dimension", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("raw_points", sa.Float, nullable=False),
+    sa.Column("points", sa.Float, nullable=False),
+    sa.Column("voided", sa.Boolean, nullable=False),
+    sa.Index("contributions_by_day", "generation", "tenant", "day"),
+    sa.Index("contributions_by_cadre_day", "generation", "tenant", "cadre_id", "day"),
+)
+lights = sa.Table(
+    "lights",
+    METADATA,
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.Text, primary_key=True),
+    sa.Column("cadre_id", sa.Text, primary_key=True),
+    sa.Column("light", sa.Text, nullable=False),
+    sa.Column("reasons", pg.ARRAY(sa.Text), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+GENERATION_TABLES = (members, units, workday_overrides, facts, contributions, lights)

@@ -1,0 +1,32 @@
+"""A stable fingerprint of a projection: the same facts and ruleset always give the same
+digest, whatever the arrival order, the number of instances or the replay. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from cadre.scoring.domain.contributions import Contribution
+from cadre.scoring.domain.facts import Fact
+
+
+def fact_line(fact: Fact) -> str:
+    return f"f|{fact.cadre_id}|{fact.day.isoformat()}|{fact.metric.value}|{fact.event_id}"
+
+
+def contribution_line(item: Contribution) -> str:
+    return (
+        f"c|{item.cadre_id}|{item.day.isoformat()}|{item.dimension.value}|{item.rule}|"
+        f"{item.event_id}|{item.raw_points:.6f}|{item.points:.6f}|{int(item.voided)}"
+    )
+
+
+def digest(facts: Iterable[Fact], contributions: Iterable[Contribution]) -> str:
+    lines = sorted({fact_line(f) for f in facts}) + sorted(
+        contribution_line(c) for c in contributions
+    )
+    hasher = hashlib.sha256()
+    for line in lines:
+        hasher.update(line.encode())
+        hasher.update(b"\n")
+    return hasher.hexdigest()

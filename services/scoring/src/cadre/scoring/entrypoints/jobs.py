@@ -1,0 +1,326 @@
+"""The scoring service's background work: the live consumer (following the read pointer
+across replays), the light sweep, the monthly ranking publication and ruleset reloads.
+Only the live generation announces anything; a replay's generation stays silent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cadre.events.catalogue import (
+    BottomCadre,
+    LightChanged,
+    LightChangedData,
+    RankingPublished,
+    RankingPublishedData,
+)
+from cadre.events.consumer import IdempotentConsumer
+from cadre.events.context import ChangeContext
+from cadre.events.kafka_loop import BatchConsumerLoop, producer_dead_letter
+from cadre.events.logging import get_logger
+from cadre.events.store import ConcurrencyError, append, stream_version
+from cadre.events.vocabulary import Light
+from cadre.scoring.adapters import queries
+from cadre.scoring.adapters.generations import (
+    consumer_group,
+    ensure_live_generation,
+    live_generation,
+)
+from cadre.scoring.adapters.projection import BatchEffects, ScoringProjection
+from cadre.scoring.adapters.rankings import RankingCache
+from cadre.scoring.adapters.rulesets import RulesetBook
+from cadre.scoring.adapters.tables import facts, lights
+from cadre.scoring.domain.assess import LOOKBACK_DAYS, assess_tenant, composite, month_start
+from cadre.scoring.domain.contributions import Contribution
+from cadre.scoring.domain.ranking import publication
+from cadre.scoring.settings import ScoringSettings
+
+log = get_logger(__name__)
+SYSTEM_ACTOR = "scoring"
+
+
+@dataclass
+class ScoringState:
+    """What the routes and the jobs share inside one process."""
+
+    settings: ScoringSettings
+    sessions: async_sessionmaker[AsyncSession]
+    rulesets: RulesetBook
+    rankings: RankingCache
+    live: int | None = None
+    dirty_tenants: set[str] = field(default_factory=set)
+
+    def today(self, tenant: str) -> date:
+        if self.settings.today:
+            return date.fromisoformat(self.settings.today)
+        zone = ZoneInfo(self.rulesets.for_tenant(tenant).timezone)
+        return datetime.now(zone).date()
+
+    async def generation(self) -> int:
+        if self.live is not None:
+            return self.live
+        async with self.sessions() as session, session.begin():
+            return await ensure_live_generation(session, self.settings.group_prefix)
+
+
+async def follow_live_generation(state: ScoringState) -> None:
+    """Fold new events into the live generation; when a replay moves the read pointer,
+    continue with the new generation's consumer group, which starts where the replay
+    stopped."""
+    settings = state.settings
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await _start_with_retry(producer)
+    try:
+        while True:
+            generation = await state.generation()
+            state.live = generation
+            projection = ScoringProjection(generation, state.rulesets, state.rankings)
+            group = consumer_group(settings.group_prefix, generation)
+            loop = BatchConsumerLoop(
+                IdempotentConsumer(
+                    name=group,
+                    sessions=state.sessions,
+                    dead_letter=producer_dead_letter(producer),
+                    apply_batch=projection.apply_batch,
+                    max_attempts=settings.consumer_max_attempts,
+                ),
+                bootstrap=settings.kafka_bootstrap,
+                topics=settings.topics,
+                group_id=group,
+                max_records=settings.max_records,
+            )
+            await loop.start()
+            log.info("folding into the live generation", generation=generation, group=group)
+            try:
+                checked = time.monotonic()
+                while True:
+                    await loop.poll_once()
+                    state.dirty_tenants |= projection.dirty_tenants
+                    projection.dirty_tenants.clear()
+                    if time.monotonic() - checked >= settings.pointer_poll_s:
+                        checked = time.monotonic()
+                        async with state.sessions() as session:
+                            pointer = await live_generation(session)
+                        if pointer is not None and pointer != generation:
+                            log.info("read pointer moved", old=generation, new=pointer)
+                            state.live = pointer
+                            break
+            finally:
+                await loop.stop()
+    finally:
+        await producer.stop()
+
+
+async def _start_with_retry(producer: AIOKafkaProducer) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await producer.start()
+            return
+        except Exception as exc:
+            log.warning("kafka not reachable yet", error=repr(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+async def sweep_lights(
+    state: ScoringState, generation: int, tenant: str, announce: bool = True
+) -> int:
+    """Re-evaluate every light of `tenant`; store changes and announce changed colours.
+    One instance at a time per tenant (an advisory lock), so nothing is announced twice.
+    Returns how many lights changed colour."""
+    ruleset = state.rulesets.for_tenant(tenant)
+    as_of = state.today(tenant)
+    async with state.sessions() as session, session.begin():
+        locked = await session.scalar(
+            sa.select(
+                sa.func.pg_try_advisory_xact_lock(
+                    sa.func.hashtextextended(f"scoring-lights:{generation}:{tenant}", 0)
+                )
+            )
+        )
+        if not locked:
+            return 0
+        rows = await queries.active_members(session, generation, tenant)
+        assessments = assess_tenant(
+            [queries.as_member(row) for row in rows],
+            await queries.tenant_facts(
+                session, generation, tenant, as_of - timedelta(LOOKBACK_DAYS)
+            ),
+            await queries.tenant_contributions(session, generation, tenant, month_start(as_of, 3)),
+            as_of,
+            await queries.calendar(session, generation, tenant),
+            ruleset,
+        )
+        paths = {row.cadre_id: row.unit_path for row in rows}
+        current = await queries.current_lights(session, generation, tenant)
+        changed_colour = 0
+        now = datetime.now(UTC)
+        for cadre, assessment in assessments.items():
+            before = current.get(cadre)
+            previous = Light(before.light) if before is not None else None
+            if (
+                before is not None
+                and previous is assessment.light
+                and (tuple(before.reasons) == assessment.reasons)
+            ):
+                continue
+            values = {
+                "light": assessment.light.value,
+                "reasons": list(assessment.reasons),
+                "as_of": as_of,
+                "changed_at": (
+                    before.changed_at
+                    if before is not None and previous is assessment.light
+                    else now
+                ),
+            }
+            await session.execute(
+                insert(lights)
+                .values(generation=generation, tenant=tenant, cadre_id=cadre, **values)
+                .on_conflict_do_update(
+                    index_elements=["generation", "tenant", "cadre_id"], set_=values
+                )
+            )
+            colour_changed = previous is not assessment.light and not (
+                previous is None and assessment.light is Light.GREEN
+            )
+            if colour_changed:
+                changed_colour += 1
+                if announce:
+                    stream = f"light:{tenant}:{cadre}"
+                    event = LightChanged(
+                        **ChangeContext(tenant, SYSTEM_ACTOR).envelope(cadre, paths[cadre]),
+                        data=LightChangedData(
+                            previous=previous,
+                            current=assessment.light,
+                            reasons=assessment.reasons,
+                            as_of=as_of,
+                        ),
+                    )
+                    await append(session, stream, await stream_version(session, stream), [event])
+        return changed_colour
+
+
+def previous_month(today: date) -> str:
+    first = month_start(today, 1)
+    return f"{first.year}-{first.month:02d}"
+
+
+async def publish_monthly_ranking(state: ScoringState, generation: int, tenant: str) -> bool:
+    """On the 1st (or the first run after it), publish last month's ranking of each unit,
+    once: the tenant-month stream must be new, so a second attempt anywhere is a no-op."""
+    today = state.today(tenant)
+    period = previous_month(today)
+    stream = f"ranking:{tenant}:{period}"
+    ruleset = state.rulesets.for_tenant(tenant)
+    start = month_start(today, 1)
+    end = month_start(today) - timedelta(days=1)
+    async with state.sessions() as session, session.begin():
+        if await stream_version(session, stream) > 0:
+            return False
+        rows = await queries.active_members(session, generation, tenant)
+        items = await queries.tenant_contributions(session, generation, tenant, start)
+        by_cadre: dict[str, list[Contribution]] = {}
+        for item in items:
+            if item.day <= end:
+                by_cadre.setdefault(item.cadre_id, []).append(item)
+        units: dict[str, dict[str, float]] = {}
+        paths: dict[str, str] = {}
+        for row in rows:
+            units.setdefault(row.unit_id, {})[row.cadre_id] = composite(
+                by_cadre.get(row.cadre_id, []), ruleset.weights
+            )
+            paths[row.unit_id] = row.unit_path
+        events = []
+        for unit_id in sorted(units):
+            chosen = publication(units[unit_id])
+            events.append(
+                RankingPublished(
+                    **ChangeContext(tenant, SYSTEM_ACTOR).envelope(unit_id, paths[unit_id]),
+                    data=RankingPublishedData(
+                        unit_id=unit_id,
+                        period=period,
+                        generation=generation,
+                        showcased=chosen.showcased,
+                        bottom=tuple(
+                            BottomCadre(cadre_id=cadre, mentor_id=mentor)
+                            for cadre, mentor in chosen.bottom
+                        ),
+                    ),
+                )
+            )
+        if not events:
+            return False
+        try:
+            await append(session, stream, 0, events)
+        except ConcurrencyError:
+            return False
+    log.info("monthly ranking published", tenant=tenant, period=period, units=len(events))
+    return True
+
+
+async def recompute_tenants(state: ScoringState, generation: int, tenants: Iterable[str]) -> None:
+    """After a ruleset change: derive every contribution of the tenants afresh from the
+    counters (no replay), in chunks of cadres."""
+    projection = ScoringProjection(generation, state.rulesets, state.rankings)
+    for tenant in tenants:
+        async with state.sessions() as session:
+            cadres = sorted(
+                (
+                    await session.execute(
+                        sa.select(facts.c.cadre_id)
+                        .where(facts.c.generation == generation, facts.c.tenant == tenant)
+                        .distinct()
+                    )
+                ).scalars()
+            )
+        for start in range(0, len(cadres), 200):
+            async with state.sessions() as session, session.begin():
+                await projection.recompute(
+                    session, [(tenant, c) for c in cadres[start : start + 200]], BatchEffects()
+                )
+        await state.rankings.invalidate_tenant(generation, tenant)
+        state.dirty_tenants.add(tenant)
+        log.info("recomputed from the counters", tenant=tenant, cadres=len(cadres))
+
+
+async def run_periodic_jobs(state: ScoringState) -> None:
+    settings = state.settings
+    last_full_sweep = 0.0
+    last_reload = time.monotonic()
+    tick = min(2.0, settings.lights_interval_s, settings.ruleset_reload_s)
+    while True:
+        await asyncio.sleep(tick)
+        try:
+            generation = await state.generation()
+            if time.monotonic() - last_reload >= settings.ruleset_reload_s:
+                last_reload = time.monotonic()
+                changed = state.rulesets.reload()
+                if changed:
+                    await recompute_tenants(state, generation, sorted(changed))
+            full = time.monotonic() - last_full_sweep >= settings.lights_interval_s
+            async with state.sessions() as session:
+                known = await queries.tenants(session, generation)
+            due = set(known) if full else state.dirty_tenants & set(known)
+            state.dirty_tenants -= due
+            for tenant in sorted(due):
+                await sweep_lights(state, generation, tenant)
+            if full:
+                last_full_sweep = time.monotonic()
+                if settings.publish_rankings:
+                    for tenant in known:
+                        await publish_monthly_ranking(state, generation, tenant)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a job failing must not stop the others
+            log.exception("scoring job failed", error=repr(exc))
