@@ -11,12 +11,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Request
+from fastapi import Depends, Request
 from jwt.algorithms import OKPAlgorithm
 
 from cadre.events.problems import Problem
@@ -198,6 +198,23 @@ def principal_dependency(
             ) from exc
 
     return current_principal
+
+
+def directory_verifier(request: Request) -> JwksVerifier:
+    """The app's verifier of the directory's tokens, made on first use from the service's
+    `directory_url` setting (tests may put their own on `app.state.verifier`)."""
+    app = request.app
+    if getattr(app.state, "verifier", None) is None:
+        url = app.state.runtime.settings.directory_url
+        app.state.verifier = JwksVerifier(url.rstrip("/") + "/.well-known/jwks.json")
+    verifier: JwksVerifier = app.state.verifier
+    return verifier
+
+
+# The caller, from a directory-signed bearer token; for every service but the directory.
+CurrentPrincipal = Annotated[
+    Principal, Depends(principal_dependency(lambda request: directory_verifier(request).verify))
+]
 
 
 def sign_token(

@@ -43,6 +43,8 @@ class ServiceSettings(InfraSettings):
     relay_keep_published_days: float = Field(7, ge=0)
     consumer_max_attempts: int = Field(3, ge=1, le=100)
     idempotency_ttl_hours: int = Field(24, ge=1)
+    # Where the directory serves the token-signing keys (/.well-known/jwks.json).
+    directory_url: str = "http://127.0.0.1:8001"
 
     @property
     def effective_database_url(self) -> str:

@@ -22,7 +22,6 @@ class AttendanceSettings(ServiceSettings):
 
     service_name: str = "attendance"
     http_port: int = 8002
-    directory_url: str = "http://127.0.0.1:8001"
     replica_group: str = "attendance.directory-replica"
     # Check-ins synced this long after they happened are marked late_sync...
     late_sync_after_minutes: int = 15

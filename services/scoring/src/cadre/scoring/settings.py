@@ -16,7 +16,6 @@ class ScoringSettings(ServiceSettings):
 
     service_name: str = "scoring"
     http_port: int = 8004
-    directory_url: str = "http://127.0.0.1:8001"
     # `<tenant>.toml` files; tenants without one use the packaged default ruleset.
     rulesets_dir: Path | None = None
     ruleset_reload_s: float = Field(5.0, gt=0)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
+from fastapi import Request
 
 from cadre.attendance.settings import AttendanceSettings
-from cadre.events.auth import JwksVerifier, Principal, principal_dependency
+from cadre.events.auth import CurrentPrincipal
 from cadre.events.service import request_sessions
+
+__all__ = ["CurrentPrincipal", "sessions_of", "settings_of"]
 
 sessions_of = request_sessions
 
@@ -16,18 +16,3 @@ sessions_of = request_sessions
 def settings_of(request: Request) -> AttendanceSettings:
     settings: AttendanceSettings = request.app.state.runtime.settings
     return settings
-
-
-def verifier_of(request: Request) -> JwksVerifier:
-    app = request.app
-    if getattr(app.state, "verifier", None) is None:
-        app.state.verifier = JwksVerifier(
-            settings_of(request).directory_url + "/.well-known/jwks.json"
-        )
-    verifier: JwksVerifier = app.state.verifier
-    return verifier
-
-
-CurrentPrincipal = Annotated[
-    Principal, Depends(principal_dependency(lambda r: verifier_of(r).verify))
-]
