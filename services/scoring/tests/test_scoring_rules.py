@@ -16,6 +16,7 @@ from cadre.events.catalogue import AnyEvent
 from cadre.events.samples import SAMPLE_DATA, sample_event
 from cadre.events.vocabulary import Dimension
 from cadre.scoring.domain.contributions import contributions, explain, radar
+from cadre.scoring.domain.digest import digest_of_events
 from cadre.scoring.domain.facts import fold
 from cadre.scoring.domain.ruleset import RulesetError, default_ruleset, load_ruleset, parse_ruleset
 
@@ -318,13 +319,14 @@ UNIVERSE = _universe()
 @given(
     picks=st.lists(st.integers(0, len(UNIVERSE) - 1), min_size=1, max_size=60), seed=st.integers()
 )
-def test_any_order_and_any_duplicates_give_the_same_contributions(
+def test_any_order_and_any_duplicates_give_the_same_contributions_and_digest(
     picks: list[int], seed: int
 ) -> None:
     chosen = [UNIVERSE[i] for i in picks]
     shuffled = chosen + random.Random(seed).sample(chosen, len(chosen))
     random.Random(seed + 1).shuffle(shuffled)
     assert contributions(fold({}, chosen), RULES) == contributions(fold({}, shuffled), RULES)
+    assert digest_of_events(chosen, RULES) == digest_of_events(shuffled, RULES)
     # Folding in two steps is folding in one.
     half = len(shuffled) // 2
     assert fold(fold({}, shuffled[:half]), shuffled[half:]) == fold({}, chosen)

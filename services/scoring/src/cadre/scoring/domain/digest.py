@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from cadre.scoring.domain.contributions import Contribution
-from cadre.scoring.domain.facts import Fact
+from cadre.events.catalogue import AnyEvent
+from cadre.scoring.domain.contributions import Contribution, contributions
+from cadre.scoring.domain.facts import Fact, fold
+from cadre.scoring.domain.ruleset import Ruleset
 
 
 def fact_line(fact: Fact) -> str:
@@ -30,3 +32,11 @@ def digest(facts: Iterable[Fact], contributions: Iterable[Contribution]) -> str:
         hasher.update(line.encode())
         hasher.update(b"\n")
     return hasher.hexdigest()
+
+
+def digest_of_events(events: Iterable[AnyEvent], ruleset: Ruleset) -> str:
+    """The digest a projection of exactly these events must have under `ruleset`."""
+    state = fold({}, events, ruleset.timezone)
+    return digest(
+        (fact for group in state.values() for fact in group), contributions(state, ruleset)
+    )
