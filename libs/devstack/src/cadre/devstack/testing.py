@@ -6,20 +6,23 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from cadre.events.auth import JwksVerifier, Principal, key_id, public_jwk, sign_token
 from cadre.events.catalogue import AnyEvent
 from cadre.events.consumer import InboundRecord
 from cadre.events.settings import ServiceSettings
-from cadre.events.wire import header_map
+from cadre.events.vocabulary import LeaderLevel, Role
+from cadre.events.wire import encode, header_map
 
 PROJECTION_DDL = """
 CREATE TABLE IF NOT EXISTS test_projection (
@@ -181,3 +184,49 @@ def check_service_wiring(
     spec = app_factory().openapi()
     assert spec["info"]["title"] == f"cadre {name}"
     assert {"/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+
+
+async def publish_events(
+    bootstrap: str, events: Iterable[AnyEvent], topic_of: Callable[[AnyEvent], str]
+) -> int:
+    """Publish events the way the relay does (CloudEvents binary mode, keyed by subject)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    await producer.start()
+    count = 0
+    try:
+        for event in events:
+            record = encode(event)
+            await producer.send(
+                topic_of(event), key=record.key, value=record.value, headers=record.headers
+            )
+            count += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return count
+
+
+class TokenMint:
+    """Mints real EdDSA bearer tokens and serves their JWKS, standing in for the directory
+    in tests of the other services (set `app.state.verifier = mint.verifier()`)."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.kid = key_id(tenant, 1)
+        self._key = Ed25519PrivateKey.generate()
+
+    def verifier(self) -> JwksVerifier:
+        async def fetch(_: str) -> dict[str, Any]:
+            return {"keys": [public_jwk(self._key, self.kid)]}
+
+        return JwksVerifier("test", fetch=fetch, min_refresh_s=0)
+
+    def headers(
+        self,
+        sub: str,
+        unit_path: str,
+        *roles: Role,
+        level: LeaderLevel | None = None,
+    ) -> dict[str, str]:
+        principal = Principal(sub, self.tenant, unit_path, frozenset(roles or (Role.CADRE,)), level)
+        return {"Authorization": f"Bearer {sign_token(principal, self._key, self.kid)}"}

@@ -58,6 +58,9 @@ class ScoringState:
     rankings: RankingCache
     live: int | None = None
     dirty_tenants: set[str] = field(default_factory=set)
+    # Lights and publications wait until the consumer has read everything there was (on
+    # the partitions this instance holds), so a restart does not announce half a history.
+    caught_up: bool = False
 
     def today(self, tenant: str) -> date:
         if self.settings.today:
@@ -103,7 +106,8 @@ async def follow_live_generation(state: ScoringState) -> None:
             try:
                 checked = time.monotonic()
                 while True:
-                    await loop.poll_once()
+                    if await loop.poll_once() == 0 and not state.caught_up:
+                        state.caught_up = await loop.lag() == 0
                     state.dirty_tenants |= projection.dirty_tenants
                     projection.dirty_tenants.clear()
                     if time.monotonic() - checked >= settings.pointer_poll_s:
@@ -113,6 +117,7 @@ async def follow_live_generation(state: ScoringState) -> None:
                         if pointer is not None and pointer != generation:
                             log.info("read pointer moved", old=generation, new=pointer)
                             state.live = pointer
+                            state.caught_up = False
                             break
             finally:
                 await loop.stop()
@@ -308,6 +313,8 @@ async def run_periodic_jobs(state: ScoringState) -> None:
                 changed = state.rulesets.reload()
                 if changed:
                     await recompute_tenants(state, generation, sorted(changed))
+            if not state.caught_up:
+                continue
             full = time.monotonic() - last_full_sweep >= settings.lights_interval_s
             async with state.sessions() as session:
                 known = await queries.tenants(session, generation)
