@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,6 +19,7 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from cadre.devstack.infra import SERVICES, Infra, create_databases, drop_database
+from cadre.devstack.ports import free_port
 from cadre.devstack.processes import spawn, stop_process, wait_for_port
 from cadre.events.db import alembic_config
 
@@ -32,12 +32,6 @@ class RunningService:
     url: str
     database: str
     log_file: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +47,7 @@ def services(
         for name in SERVICES:
             database = f"cadre_{name}_{suffix}"
             asyncio.run(create_databases(admin, [database]))
-            port = _free_port()
+            port = free_port()
             env = {
                 f"CADRE_{name.upper()}_HTTP_PORT": str(port),
                 f"CADRE_{name.upper()}_DATABASE_URL": infra.pg_url(database),

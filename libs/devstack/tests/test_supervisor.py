@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
 
+from cadre.devstack.ports import free_port
 from cadre.devstack.supervisor import SupervisedService, Supervisor
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_killed_service_is_restarted_and_all_are_stopped_at_the_end(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     service = SupervisedService(
         name="web",
         command=[sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 
 def _port(name: str, default: int) -> int:
@@ -36,3 +37,11 @@ SERVICE_PORTS: dict[str, int] = {
 
 def service_port(service: str) -> int:
     return _port(f"CADRE_{service.upper()}_HTTP_PORT", SERVICE_PORTS[service])
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (for processes a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -371,3 +371,7 @@ def what_if_command(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
