@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,6 +47,13 @@ from cadre.scoring.settings import ScoringSettings
 
 log = get_logger(__name__)
 SYSTEM_ACTOR = "scoring"
+LIGHT_CHANGES = Counter(
+    "cadre_scoring_light_changes_total", "Light colour changes found by the sweep", ["light"]
+)
+LIVE_GENERATION = Gauge("cadre_scoring_live_generation", "The generation queries read")
+RULESETS_REJECTED = Gauge(
+    "cadre_scoring_rulesets_rejected", "Tenants whose newest ruleset file was rejected"
+)
 
 
 @dataclass
@@ -86,6 +94,7 @@ async def follow_live_generation(state: ScoringState) -> None:
         while True:
             generation = await state.generation()
             state.live = generation
+            LIVE_GENERATION.set(generation)
             projection = ScoringProjection(generation, state.rulesets, state.rankings)
             group = consumer_group(settings.group_prefix, generation)
             loop = BatchConsumerLoop(
@@ -201,6 +210,7 @@ async def sweep_lights(
             )
             if colour_changed:
                 changed_colour += 1
+                LIGHT_CHANGES.labels(assessment.light.value).inc()
                 if announce:
                     stream = f"light:{tenant}:{cadre}"
                     event = LightChanged(
@@ -311,6 +321,7 @@ async def run_periodic_jobs(state: ScoringState) -> None:
             if time.monotonic() - last_reload >= settings.ruleset_reload_s:
                 last_reload = time.monotonic()
                 changed = state.rulesets.reload()
+                RULESETS_REJECTED.set(len(state.rulesets.errors))
                 if changed:
                     await recompute_tenants(state, generation, sorted(changed))
             if not state.caught_up:
