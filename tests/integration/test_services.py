@@ -43,11 +43,13 @@ def services(
     running: dict[str, RunningService] = {}
     processes: list[subprocess.Popen[bytes]] = []
     suffix = uuid.uuid4().hex[:8]
+    ports = {name: free_port() for name in SERVICES}
+    directory_url = f"http://127.0.0.1:{ports['directory']}"
     try:
         for name in SERVICES:
             database = f"cadre_{name}_{suffix}"
             asyncio.run(create_databases(admin, [database]))
-            port = free_port()
+            port = ports[name]
             env = {
                 f"CADRE_{name.upper()}_HTTP_PORT": str(port),
                 f"CADRE_{name.upper()}_DATABASE_URL": infra.pg_url(database),
@@ -56,6 +58,9 @@ def services(
                 "CADRE_DIRECTORY_LOAD_DEMO": "true",  # logins for authenticated fuzzing
                 # Its own consumer group: never move the offsets of a running `make up`.
                 "CADRE_ATTENDANCE_REPLICA_GROUP": f"replica-{suffix}",
+                "CADRE_SCORING_GROUP_PREFIX": f"scoring-{suffix}",
+                # Verify tokens against this run's directory, so fuzzing gets past auth.
+                f"CADRE_{name.upper()}_DIRECTORY_URL": directory_url,
             }
             log_file = logs / f"{name}.log"
             processes.append(spawn([sys.executable, "-m", f"cadre.{name}"], log_file, env=env))

@@ -213,3 +213,11 @@ def test_a_tenant_table_comes_from_settings_and_others_keep_the_default() -> Non
     assert route_chain(2, None, settings.chain_rules("gz")) == (C,)
     assert route_chain(6, None, settings.chain_rules("gz")) == (C, Y)
     assert route_chain(6, None, settings.chain_rules("demo")) == (T, C, Y)
+
+
+def test_a_leave_spans_at_most_a_year() -> None:
+    calendar = WorkdayCalendar()
+    assert leave_workdays(calendar, date(2026, 1, 1), date(2026, 12, 31)) > 240
+    with pytest.raises(LeaveRuleError) as error:
+        leave_workdays(calendar, date(1970, 1, 1), date(3442, 1, 1))
+    assert error.value.code == "leave-too-long"

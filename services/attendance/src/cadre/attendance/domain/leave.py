@@ -11,6 +11,7 @@ from cadre.events.calendar import WorkdayCalendar
 from cadre.events.vocabulary import HalfDay, LeaderLevel
 
 LEVEL_ORDER = (LeaderLevel.TOWNSHIP, LeaderLevel.COUNTY, LeaderLevel.CITY)
+MAX_LEAVE_DAYS = 366
 
 
 class LeaveRuleError(ValueError):
@@ -68,6 +69,12 @@ def leave_workdays(
     that day. On a single day, `start_half` alone says which half is taken."""
     if ends_on < starts_on:
         raise LeaveRuleError("bad-dates", "the leave ends before it starts")
+    if (ends_on - starts_on).days >= MAX_LEAVE_DAYS:
+        # Longer absences (secondment, long illness) are personnel matters, not leave; the
+        # cap also keeps a typo like year 3442 from walking centuries of calendar.
+        raise LeaveRuleError(
+            "leave-too-long", f"a leave spans at most {MAX_LEAVE_DAYS} calendar days"
+        )
     days = float(calendar.count_workdays(starts_on, ends_on))
     if starts_on == ends_on:
         if calendar.is_workday(starts_on) and (start_half or end_half):

@@ -209,7 +209,7 @@ async def stationing_report(
     principal: CurrentPrincipal,
     request: Request,
     unit_id: str,
-    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    month: Annotated[str, Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$")],
     format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
 ) -> Any:
     path = await _unit_path(request, principal, unit_id)

@@ -423,7 +423,7 @@ async def unit_stars(
     unit_id: str,
     request: Request,
     principal: CurrentPrincipal,
-    period: Annotated[str | None, Query(pattern=r"^\d{4}-H[12]$")] = None,
+    period: Annotated[str | None, Query(pattern=r"^[1-9]\d{3}-H[12]$")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> StarsOut:
@@ -446,13 +446,15 @@ async def cadre_stars(
     cadre_id: str,
     request: Request,
     principal: CurrentPrincipal,
-    period: Annotated[str | None, Query(pattern=r"^\d{4}-H[12]$")] = None,
+    period: Annotated[str | None, Query(pattern=r"^[1-9]\d{3}-H[12]$")] = None,
 ) -> dict[str, Any]:
     state = state_of(request)
     generation = await state.generation()
     await _visible_member(request, principal, generation, cadre_id)
     name, items = await _stars(state, generation, principal.tenant, period)
-    mine = next(i for i in items if i["cadre_id"] == cadre_id)
+    mine = next((i for i in items if i["cadre_id"] == cadre_id), None)
+    if mine is None:
+        raise Problem(404, "cadre-not-found", f"Cadre {cadre_id!r} is not active.")
     return {"period": name, "generation": generation, **mine}
 
 
@@ -466,7 +468,10 @@ async def _stars(
     if period is None:
         today = state.today(tenant)
         period = f"{today.year}-H{1 if today.month <= 6 else 2}"
-    bounds = period_bounds(period)
+    try:
+        bounds = period_bounds(period)
+    except PeriodError as exc:
+        raise Problem(422, "invalid-period", str(exc)) from exc
     ruleset = state.rulesets.for_tenant(tenant)
     async with state.sessions() as session:
         scores = await composites_from_store(
