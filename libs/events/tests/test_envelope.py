@@ -47,6 +47,9 @@ CATALOGUE = {
         "task_completed",
         "task_graded",
         "task_overdue",
+        # Issue 5: a task can be reopened or cancelled, "and these are events too".
+        "task_reopened",
+        "task_cancelled",
         "study_assigned",
         "study_completed",
     ],

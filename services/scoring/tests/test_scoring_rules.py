@@ -171,6 +171,29 @@ def test_tasks_and_study() -> None:
     assert scores[Dimension.POLITICS] == 2
 
 
+def test_a_reopened_task_earns_only_when_completed_again_and_a_cancelled_one_earns_nothing() -> (
+    None
+):
+    def at(hour: int) -> datetime:
+        return datetime(2026, 11, 20, hour, tzinfo=UTC)
+
+    def task(event_type: str, hour: int, **data: Any) -> AnyEvent:
+        return event(f"journal.{event_type}", task_id="t1", at=at(hour), **data)
+
+    done = task("task_completed", 1, dimension="responsibility", reward_points=10)
+    graded = task("task_graded", 2, quality_pct=50)
+    reopened = task("task_reopened", 3)
+    again = task("task_completed", 4, dimension="responsibility", reward_points=10)
+    assert score([done, graded])[Dimension.RESPONSIBILITY] == 5
+    assert score([done, graded, reopened])[Dimension.RESPONSIBILITY] == 0
+    # the grade was for the first completion; the new one is ungraded until graded again
+    assert score([done, graded, reopened, again])[Dimension.RESPONSIBILITY] == 10
+    overdue = task("task_overdue", 0, dimension="responsibility", penalty_points=3)
+    cancelled = task("task_cancelled", 5)
+    assert score([overdue])[Dimension.RESPONSIBILITY] == -3
+    assert score([overdue, cancelled, done])[Dimension.RESPONSIBILITY] == 0
+
+
 def test_endorsements_are_capped_at_20_per_half_year_per_dimension() -> None:
     endorsements = [
         event(

@@ -369,6 +369,9 @@ class TaskAssignedData(EventData):
     penalty_points: Points
     dimension: Dimension
     assigner_id: Identifier
+    # A unit task fans out into one task per member; they share the unit and group id.
+    group_id: Identifier | None = None
+    unit_id: Identifier | None = None
 
 
 class TaskAssigned(EventEnvelope):
@@ -400,6 +403,31 @@ class TaskGraded(EventEnvelope):
     data: TaskGradedData
 
 
+class TaskReopenedData(EventData):
+    """The assigner sends a completed task back: its completion no longer counts."""
+
+    task_id: Identifier
+    reason: Reason
+    due_at: AwareDatetime
+
+
+class TaskReopened(EventEnvelope):
+    type: Literal["journal.task_reopened"] = "journal.task_reopened"
+    data: TaskReopenedData
+
+
+class TaskCancelledData(EventData):
+    """The task is withdrawn: neither its reward nor its overdue penalty counts."""
+
+    task_id: Identifier
+    reason: Reason
+
+
+class TaskCancelled(EventEnvelope):
+    type: Literal["journal.task_cancelled"] = "journal.task_cancelled"
+    data: TaskCancelledData
+
+
 class TaskOverdueData(EventData):
     task_id: Identifier
     due_at: AwareDatetime
@@ -417,6 +445,7 @@ class StudyAssignedData(EventData):
     title: str = Field(min_length=1, max_length=200)
     party_theory: bool = False
     due_on: date | None = None
+    unit_id: Identifier | None = None
 
 
 class StudyAssigned(EventEnvelope):
@@ -427,6 +456,7 @@ class StudyAssigned(EventEnvelope):
 class StudyCompletedData(EventData):
     study_id: Identifier
     party_theory: bool = False
+    minutes: int = Field(default=0, ge=0, le=24 * 60)
 
 
 class StudyCompleted(EventEnvelope):
@@ -508,6 +538,8 @@ EVENT_CLASSES: tuple[type[EventEnvelope], ...] = (
     TaskAssigned,
     TaskCompleted,
     TaskGraded,
+    TaskReopened,
+    TaskCancelled,
     TaskOverdue,
     StudyAssigned,
     StudyCompleted,
@@ -544,6 +576,8 @@ AnyEvent = Annotated[
     | TaskAssigned
     | TaskCompleted
     | TaskGraded
+    | TaskReopened
+    | TaskCancelled
     | TaskOverdue
     | StudyAssigned
     | StudyCompleted

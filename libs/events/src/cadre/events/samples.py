@@ -161,6 +161,8 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "evidence_entry_id": "e-1",
     },
     "journal.task_graded": {"task_id": "t-1", "quality_pct": 80, "grader_id": "c-002"},
+    "journal.task_reopened": {"task_id": "t-1", "reason": "照片不清楚", "due_at": _DUE},
+    "journal.task_cancelled": {"task_id": "t-2", "reason": "任务已合并"},
     "journal.task_overdue": {
         "task_id": "t-2",
         "due_at": _DUE,
@@ -172,7 +174,7 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "title": "党的二十届四中全会精神",
         "party_theory": True,
     },
-    "journal.study_completed": {"study_id": "s-1", "party_theory": True},
+    "journal.study_completed": {"study_id": "s-1", "party_theory": True, "minutes": 45},
     "scoring.light_changed": {
         "previous": "green",
         "current": "yellow",

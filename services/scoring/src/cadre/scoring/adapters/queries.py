@@ -23,7 +23,8 @@ from cadre.scoring.adapters.tables import (
 from cadre.scoring.domain.assess import Member
 from cadre.scoring.domain.contributions import Contribution
 from cadre.scoring.domain.digest import digest
-from cadre.scoring.domain.facts import Fact, Metric
+from cadre.scoring.domain.facts import Fact
+from cadre.scoring.domain.tasks import TASK_METRICS
 
 
 async def member(session: AsyncSession, gen: int, tenant: str, cadre_id: str) -> Any:
@@ -159,7 +160,7 @@ async def tenant_facts(
         query = query.where(
             sa.or_(
                 facts.c.day >= since,
-                facts.c.metric.in_([Metric.TASK_OVERDUE.value, Metric.TASK_COMPLETED.value]),
+                facts.c.metric.in_([metric.value for metric in TASK_METRICS]),
             )
         )
     return [fact_of_row(row) for row in await session.execute(query)]

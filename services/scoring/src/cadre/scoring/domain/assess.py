@@ -17,6 +17,7 @@ from cadre.scoring.domain.lights import LightInputs, evaluate_light
 from cadre.scoring.domain.periods import trailing_days, trailing_workdays
 from cadre.scoring.domain.ranking import bottom_shares
 from cadre.scoring.domain.ruleset import Ruleset
+from cadre.scoring.domain.tasks import TASK_METRICS, task_outcome
 
 # Flags that suggest a faked position, as opposed to a new phone or a trip outside the fence.
 SPOOF_REASONS = frozenset(
@@ -88,11 +89,15 @@ def assess_tenant(
         def count(metric: Metric, window: tuple[date, date], own: list[Fact] = own) -> int:
             return len({f.day for f in own if f.metric is metric and _within(f.day, window)})
 
-        completed = {f.key for f in own if f.metric is Metric.TASK_COMPLETED}
+        tasks: dict[str, list[Fact]] = defaultdict(list)
+        for f in own:
+            if f.metric in TASK_METRICS:
+                tasks[f.key].append(f)
+        outcomes = [task_outcome(group) for group in tasks.values()]
         overdue_days = [
-            (as_of - f.day).days
-            for f in own
-            if f.metric is Metric.TASK_OVERDUE and f.key not in completed
+            (as_of - task.overdue.day).days
+            for task in outcomes
+            if task.open and task.overdue is not None
         ]
         by_month = [
             composite(

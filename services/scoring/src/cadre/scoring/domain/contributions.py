@@ -13,6 +13,7 @@ from datetime import date
 from cadre.events.vocabulary import Dimension
 from cadre.scoring.domain.facts import Fact, Metric
 from cadre.scoring.domain.ruleset import Ruleset
+from cadre.scoring.domain.tasks import TASK_METRICS, task_outcome
 
 FactState = Mapping[uuid.UUID, tuple[Fact, ...]]
 
@@ -58,15 +59,13 @@ def contributions(state: FactState, ruleset: Ruleset) -> list[Contribution]:
             raw.append((fact, fact.dimension, "study", points.study))
         elif fact.metric is Metric.BRANCH_ACTIVITY:
             raw.append((fact, Dimension.POLITICS, "branch_activity", points.branch_activity))
-        elif fact.metric is Metric.TASK_OVERDUE and fact.dimension:
-            raw.append((fact, fact.dimension, "task_overdue", -fact.amount))
         elif fact.metric is Metric.ENDORSEMENT and fact.dimension:
             raw.append((fact, fact.dimension, "endorsement", points.endorsement))
         elif fact.metric is Metric.ENTRY_POSTED:
             grouped[(Metric.ENTRY_POSTED, fact.cadre_id, fact.key)].append(fact)
         elif fact.metric in (Metric.REACTION, Metric.REACTION_RETRACTED):
             grouped[(Metric.REACTION, fact.cadre_id, fact.key)].append(fact)
-        elif fact.metric in (Metric.TASK_COMPLETED, Metric.TASK_GRADED):
+        elif fact.metric in TASK_METRICS:
             grouped[(Metric.TASK_COMPLETED, fact.cadre_id, fact.key)].append(fact)
 
     first_entry_of_day: dict[tuple[str, date], Fact] = {}
@@ -99,12 +98,12 @@ def contributions(state: FactState, ruleset: Ruleset) -> list[Contribution]:
                     )
                 )
         else:
-            completions = [f for f in group if f.metric is Metric.TASK_COMPLETED]
-            grades = [f for f in group if f.metric is Metric.TASK_GRADED]
-            done = completions[-1] if completions else None
-            if done is not None and done.dimension is not None:
-                quality = grades[-1].amount / 100 if grades else 1.0  # 100% if ungraded
-                raw.append((done, done.dimension, "task_completed", done.amount * quality))
+            task = task_outcome(group)
+            done, overdue = task.completion, task.overdue
+            if done is not None and done.dimension is not None:  # 100% if ungraded
+                raw.append((done, done.dimension, "task_completed", done.amount * task.quality))
+            if overdue is not None and overdue.dimension is not None:
+                raw.append((overdue, overdue.dimension, "task_overdue", -overdue.amount))
     for fact in first_entry_of_day.values():
         raw.append((fact, Dimension.RESPONSIBILITY, "first_entry", points.first_entry))
 

@@ -24,9 +24,11 @@ from cadre.events.catalogue import (
     PeerEndorsed,
     ReactionRetracted,
     StudyCompleted,
+    TaskCancelled,
     TaskCompleted,
     TaskGraded,
     TaskOverdue,
+    TaskReopened,
 )
 from cadre.events.vocabulary import CheckInMode, DayStatus, Dimension, LeaderLevel
 
@@ -43,6 +45,8 @@ class Metric(StrEnum):
     TASK_COMPLETED = "task_completed"
     TASK_GRADED = "task_graded"
     TASK_OVERDUE = "task_overdue"
+    TASK_REOPENED = "task_reopened"
+    TASK_CANCELLED = "task_cancelled"
     STUDY = "study"
     BRANCH_ACTIVITY = "branch_activity"
     VOID = "void"
@@ -151,6 +155,10 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
                 dimension=data.dimension,
                 amount=data.penalty_points,
             )
+        case TaskReopened(data=data):
+            return fact(Metric.TASK_REOPENED, key=data.task_id)
+        case TaskCancelled(data=data):
+            return fact(Metric.TASK_CANCELLED, key=data.task_id)
         case StudyCompleted(data=data):
             return fact(
                 Metric.STUDY,
