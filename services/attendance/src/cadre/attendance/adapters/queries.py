@@ -2,64 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cadre.attendance.adapters.tables import (
+    REPLICA,
     check_ins,
     fences,
     leaves,
-    people,
-    unit_paths,
     workday_overrides,
 )
 from cadre.attendance.domain.geo import Fence
 from cadre.attendance.domain.spoofing import Fix
 from cadre.events.calendar import WorkdayCalendar
+from cadre.events.replica import Person
 
-
-@dataclass(frozen=True)
-class Person:
-    cadre_id: str
-    unit_id: str
-    unit_path: str
-    stationed: bool
-    active: bool
-    registered_on: date
+__all__ = ["Person", "person"]
 
 
 async def person(
     session: AsyncSession, tenant: str, cadre_id: str, token_unit_path: str = ""
 ) -> Person | None:
-    """The replica's view of a cadre. Its unit path falls back to the token's, which the
-    directory signed, while the replica has not yet seen the unit (events of different
-    keys arrive in any order)."""
-    row = (
-        await session.execute(
-            sa.select(people, unit_paths.c.path)
-            .join(
-                unit_paths,
-                sa.and_(
-                    unit_paths.c.tenant == people.c.tenant, unit_paths.c.unit_id == people.c.unit_id
-                ),
-                isouter=True,
-            )
-            .where(people.c.tenant == tenant, people.c.cadre_id == cadre_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    return Person(
-        row.cadre_id,
-        row.unit_id,
-        row.path or token_unit_path,
-        row.stationed,
-        row.active,
-        row.registered_on,
-    )
+    return await REPLICA.person(session, tenant, cadre_id, token_unit_path)
 
 
 async def unit_fences(session: AsyncSession, tenant: str, unit_id: str) -> list[Fence]:

@@ -6,26 +6,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from cadre.events.replica import DirectoryReplica
+
 METADATA = sa.MetaData()
 
 # ---- replica of the directory (never written by a request)
-people = sa.Table(
-    "people",
-    METADATA,
-    sa.Column("tenant", sa.Text, primary_key=True),
-    sa.Column("cadre_id", sa.Text, primary_key=True),
-    sa.Column("unit_id", sa.Text, nullable=False),
-    sa.Column("stationed", sa.Boolean, nullable=False),
-    sa.Column("leader_level", sa.Text, nullable=True),
-    sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("registered_on", sa.Date, nullable=False),
-)
-unit_paths = sa.Table(
-    "unit_paths",
-    METADATA,
-    sa.Column("tenant", sa.Text, primary_key=True),
-    sa.Column("unit_id", sa.Text, primary_key=True),
-    sa.Column("path", sa.Text, nullable=False),
+REPLICA = DirectoryReplica.define(METADATA)
+people, unit_paths, workday_overrides = (
+    REPLICA.people,
+    REPLICA.unit_paths,
+    REPLICA.workday_overrides,
 )
 fences = sa.Table(
     "fences",
@@ -37,14 +27,6 @@ fences = sa.Table(
     sa.Column("lon", sa.Float, nullable=False),
     sa.Column("radius_m", sa.Float, nullable=False),
 )
-workday_overrides = sa.Table(
-    "workday_overrides",
-    METADATA,
-    sa.Column("tenant", sa.Text, primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("workday", sa.Boolean, nullable=False),
-)
-
 # ---- attendance's own state
 devices = sa.Table(
     "devices",
