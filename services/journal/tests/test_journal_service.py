@@ -6,12 +6,15 @@ directory would mint them."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -27,8 +30,9 @@ from cadre.events.db import migrate_async
 from cadre.events.topics import events_topic
 from cadre.events.vocabulary import LeaderLevel, Role
 from cadre.events.wire import decode, header_map
-from cadre.journal.adapters.tables import people
+from cadre.journal.adapters.tables import endorsements, people
 from cadre.journal.entrypoints.app import create_app
+from cadre.journal.entrypoints.jobs import note_overdue
 from cadre.journal.settings import JournalSettings
 
 JOURNAL_TOPIC = events_topic("journal")
@@ -333,3 +337,396 @@ async def test_the_feed_filters_and_pages_newest_first(journal: Journal) -> None
     bad = await journal.client.get("/v1/feed", headers=cadre, params={"cursor": "nonsense!"})
     assert bad.status_code == 422
     assert bad.json()["code"] == "bad-cursor"
+
+
+# ------------------------------------------------------------------ reactions
+
+
+async def test_leader_reactions_need_a_reason_and_the_right_scope(journal: Journal) -> None:
+    entry = await post_entry(
+        journal, journal.cadre(2), "协调解决灌溉用水纠纷", ["coordination_success"]
+    )
+    url = f"/v1/entries/{entry['entry_id']}/reactions"
+    east, west = journal.leader("east"), journal.leader("west")
+    no_reason = await journal.client.post(url, headers=east, json={"reaction": "like"})
+    assert no_reason.status_code == 422
+    blank = await journal.client.post(url, headers=east, json={"reaction": "like", "reason": ""})
+    assert blank.status_code == 422
+    wrong_scope = await journal.client.post(
+        url, headers=west, json={"reaction": "like", "reason": "好"}
+    )
+    assert wrong_scope.status_code == 403
+    assert wrong_scope.json()["code"] == "outside-unit"
+    by_cadre = await journal.client.post(
+        url, headers=journal.cadre(4), json={"reaction": "like", "reason": "好"}
+    )
+    assert by_cadre.json()["code"] == "not-a-leader"
+    liked = await journal.client.post(
+        url, headers=east, json={"reaction": "like", "reason": "化解矛盾及时"}
+    )
+    assert liked.status_code == 201, liked.text
+    assert liked.json()["level"] == "township"
+    same = await journal.client.post(
+        url, headers=east, json={"reaction": "like", "reason": "化解矛盾及时"}
+    )
+    assert same.status_code == 200
+    county = await journal.client.post(
+        url, headers=journal.county_leader(), json={"reaction": "dislike", "reason": "材料不全"}
+    )
+    assert county.status_code == 201
+    changed = await journal.client.post(
+        url, headers=east, json={"reaction": "dislike", "reason": "复核后发现问题"}
+    )
+    assert changed.status_code == 200
+    shown = (await journal.client.get(f"/v1/entries/{entry['entry_id']}", headers=east)).json()
+    assert (shown["likes"], shown["dislikes"]) == (0, 2)
+    assert (await journal.client.delete(url, headers=east)).status_code == 204
+    assert (await journal.client.delete(url, headers=east)).status_code == 404
+    journal.settings.reaction_levels[journal.tenant] = [LeaderLevel.COUNTY]
+    try:
+        township = await journal.client.post(
+            url, headers=east, json={"reaction": "like", "reason": "好"}
+        )
+        assert township.json()["code"] == "level-not-allowed"
+    finally:
+        journal.settings.reaction_levels.pop(journal.tenant)
+
+    reacted = [
+        e
+        for e in await journal.emitted("journal.entry_reacted", at_least=3)
+        if e["data"]["entry_id"] == entry["entry_id"]
+    ]
+    assert sorted((e["actor"], e["data"]["reaction"]) for e in reacted) == [
+        ("leader-county", "dislike"),
+        ("leader-east", "dislike"),
+        ("leader-east", "like"),
+    ]
+    assert {e["data"]["dimension"] for e in reacted} == {"communication"}
+    assert all(e["subject"] == "c002" for e in reacted)
+    [retracted] = [
+        e
+        for e in await journal.emitted("journal.reaction_retracted")
+        if e["data"]["entry_id"] == entry["entry_id"]
+    ]
+    assert retracted["data"]["reaction"] == "dislike"
+
+
+async def test_nobody_reacts_to_their_own_entry(journal: Journal) -> None:
+    leader = journal.mint.headers(
+        "c004", journal.synthetic.unit_path(4), Role.CADRE, Role.LEADER, level=LeaderLevel.TOWNSHIP
+    )
+    entry = await post_entry(journal, leader, "带队检查安全生产")
+    response = await journal.client.post(
+        f"/v1/entries/{entry['entry_id']}/reactions",
+        headers=leader,
+        json={"reaction": "like", "reason": "自夸"},
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "self-reaction"
+
+
+# ------------------------------------------------------------------ endorsements
+
+
+async def test_endorsements_between_colleagues_once_a_week_and_reciprocal_pairs_flagged(
+    journal: Journal,
+) -> None:
+    body = {"cadre_id": "c002", "dimension": "responsibility", "reason": "主动顶班"}
+    first = await journal.client.post("/v1/endorsements", headers=journal.cadre(0), json=body)
+    assert first.status_code == 201, first.text
+    assert first.json()["reciprocal"] is False
+    again = await journal.client.post("/v1/endorsements", headers=journal.cadre(0), json=body)
+    assert again.status_code == 409
+    assert again.json()["code"] == "already-endorsed-this-week"
+    other_unit = await journal.client.post("/v1/endorsements", headers=journal.cadre(1), json=body)
+    assert other_unit.json()["code"] == "not-same-unit"
+    itself = await journal.client.post("/v1/endorsements", headers=journal.cadre(2), json=body)
+    assert itself.json()["code"] == "self-endorsement"
+    no_reason = await journal.client.post(
+        "/v1/endorsements", headers=journal.cadre(0), json={**body, "reason": ""}
+    )
+    assert no_reason.status_code == 422
+
+    # c006 and c008 have endorsed each other back and forth in earlier weeks.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    past = [("c006", "c008", 14), ("c008", "c006", 13), ("c008", "c006", 6)]
+    async with journal.app.state.sessions() as session, session.begin():
+        for n, (endorser, target, days_ago) in enumerate(past):
+            day = today - timedelta(days=days_ago)
+            await session.execute(
+                endorsements.insert().values(
+                    tenant=journal.tenant,
+                    endorsement_id=f"past-{uuid.uuid4().hex[:6]}-{n}",
+                    endorser_id=endorser,
+                    target_id=target,
+                    dimension="learning",
+                    reason="以前的",
+                    week=f"{day.isocalendar()[0]}-W{day.isocalendar()[1]:02d}",
+                    day=day,
+                    reciprocal=False,
+                    endorsed_at=datetime.now(UTC) - timedelta(days=days_ago),
+                )
+            )
+    flagged = await journal.client.post(
+        "/v1/endorsements",
+        headers=journal.cadre(6),
+        json={"cadre_id": "c008", "dimension": "learning", "reason": "帮我整理材料"},
+    )
+    assert flagged.json()["reciprocal"] is True
+    events = {
+        e["data"]["endorsement_id"]: e
+        for e in await journal.emitted("journal.peer_endorsed", at_least=2)
+    }
+    assert events[flagged.json()["endorsement_id"]]["data"]["reciprocal"] is True
+    assert events[first.json()["endorsement_id"]]["subject"] == "c002"
+    received = await journal.client.get("/v1/endorsements", headers=journal.cadre(2))
+    assert [i["endorser_id"] for i in received.json()["items"]] == ["c000"]
+
+
+# ------------------------------------------------------------------ tasks
+
+
+async def test_a_unit_task_fans_out_to_the_members_of_the_subtree(journal: Journal) -> None:
+    due = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    task = {
+        "title": "人居环境整治",
+        "due_at": due,
+        "reward_points": 5,
+        "penalty_points": 3,
+        "dimension": "responsibility",
+        "unit_id": "east",
+    }
+    refused = await journal.client.post("/v1/tasks", headers=journal.leader("west"), json=task)
+    assert refused.status_code == 403
+    by_cadre = await journal.client.post("/v1/tasks", headers=journal.cadre(0), json=task)
+    assert by_cadre.status_code == 403
+    response = await journal.client.post("/v1/tasks", headers=journal.leader("east"), json=task)
+    assert response.status_code == 201, response.text
+    assigned = response.json()
+    east = sorted(journal.synthetic.cadre_id(n) for n in range(0, 12, 2))
+    assert assigned["assignees"] == 6
+    assert sorted(t["cadre_id"] for t in assigned["tasks"]) == east
+    events = [
+        e
+        for e in await journal.emitted("journal.task_assigned", at_least=6)
+        if e["data"]["group_id"] == assigned["group_id"]
+    ]
+    assert sorted(e["subject"] for e in events) == east
+
+    mine = {t["cadre_id"]: t for t in assigned["tasks"]}
+    task_id = mine["c000"]["task_id"]
+    no_evidence = await journal.client.post(
+        f"/v1/tasks/{task_id}/complete", headers=journal.cadre(0), json={}
+    )
+    assert no_evidence.json()["code"] == "evidence-required"
+    not_mine = await journal.client.post(
+        f"/v1/tasks/{task_id}/complete", headers=journal.cadre(2), json={"entry_id": "x"}
+    )
+    assert not_mine.status_code == 404
+    evidence = await post_entry(journal, journal.cadre(0), "清理河道垃圾三处")
+    done = await journal.client.post(
+        f"/v1/tasks/{task_id}/complete",
+        headers=journal.cadre(0),
+        json={"entry_id": evidence["entry_id"]},
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
+    graded = await journal.client.post(
+        f"/v1/tasks/{task_id}/grade", headers=journal.leader("east"), json={"quality_pct": 80}
+    )
+    assert graded.json()["quality_pct"] == 80
+    reopened = await journal.client.post(
+        f"/v1/tasks/{task_id}/reopen", headers=journal.leader("east"), json={"reason": "不彻底"}
+    )
+    assert reopened.json()["status"] == "open"
+    with_file = await journal.client.post(
+        f"/v1/tasks/{task_id}/complete",
+        headers=journal.cadre(0),
+        files=[("file", ("after.jpg", jpeg(300, 200), "image/jpeg"))],
+    )
+    assert with_file.status_code == 200, with_file.text
+    sha = with_file.json()["evidence_sha256"]
+    assert (
+        await journal.client.get(f"/v1/attachments/{sha}", headers=journal.leader("east"))
+    ).status_code == 200
+    other = mine["c002"]["task_id"]
+    cancelled = await journal.client.post(
+        f"/v1/tasks/{other}/cancel", headers=journal.leader("east"), json={"reason": "合并"}
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    twice = await journal.client.post(
+        f"/v1/tasks/{other}/cancel", headers=journal.leader("east"), json={"reason": "合并"}
+    )
+    assert twice.status_code == 409
+    types = {
+        e["type"]
+        for kind in ("task_completed", "task_graded", "task_reopened", "task_cancelled")
+        for e in await journal.emitted(f"journal.{kind}")
+        if e["data"]["task_id"] in (task_id, other)
+    }
+    assert types == {
+        "journal.task_completed",
+        "journal.task_graded",
+        "journal.task_reopened",
+        "journal.task_cancelled",
+    }
+
+
+async def test_overdue_is_emitted_once_across_restarts(journal: Journal) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    response = await journal.client.post(
+        "/v1/tasks",
+        headers=journal.leader("west"),
+        json={
+            "title": "报送材料",
+            "due_at": due.isoformat(),
+            "reward_points": 2,
+            "penalty_points": 4,
+            "dimension": "discipline",
+            "cadre_id": "c003",
+        },
+    )
+    assert response.status_code == 201, response.text
+    task_id = response.json()["tasks"][0]["task_id"]
+
+    async def noted() -> bool:
+        got = await journal.client.get(f"/v1/tasks/{task_id}", headers=journal.cadre(3))
+        return bool(got.json()["overdue"])
+
+    await eventually(noted, message="the overdue sweep")
+    # A second instance on the same database (a restart, or scale-out) sweeps again.
+    second = create_app(journal.settings.model_copy(update={"consumer_group": "other"}))
+    async with second.router.lifespan_context(second):
+        await asyncio.sleep(1.5)
+    assert await note_overdue(journal.app.state.sessions, datetime.now(UTC)) == 0
+    await asyncio.sleep(1)
+    overdue = [
+        e for e in await journal.emitted("journal.task_overdue") if e["data"]["task_id"] == task_id
+    ]
+    assert len(overdue) == 1
+    assert overdue[0]["data"]["penalty_points"] == 4
+    assert overdue[0]["occurred_at"].startswith(due.isoformat()[:19])
+
+
+# ------------------------------------------------------------------ missed journal
+
+
+def attendance_event(journal: Journal, event_type: str, n: int, **data: Any) -> AnyEvent:
+    from cadre.events.catalogue import EVENT_ADAPTER
+    from cadre.events.envelope import new_event_id
+
+    return EVENT_ADAPTER.validate_python(
+        {
+            "id": new_event_id(),
+            "type": event_type,
+            "tenant": journal.tenant,
+            "subject": journal.synthetic.cadre_id(n),
+            "unit_path": journal.synthetic.unit_path(n),
+            "occurred_at": datetime.now(UTC),
+            "actor": "attendance",
+            "data": data,
+        }
+    )
+
+
+async def test_a_workday_closed_without_an_entry_is_missed_once_across_restarts(
+    journal: Journal,
+) -> None:
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    await post_entry(journal, journal.cadre(1), "今天写了日志")
+
+    def closed(n: int, status: str = "present", workday: bool = True) -> AnyEvent:
+        return attendance_event(
+            journal, "attendance.day_closed", n, day=day.isoformat(), status=status, workday=workday
+        )
+
+    leave = attendance_event(
+        journal,
+        "attendance.leave_approved",
+        5,
+        leave_id=f"l-{uuid.uuid4().hex[:6]}",
+        kind="sick",
+        starts_on=(day - timedelta(days=1)).isoformat(),
+        ends_on=day.isoformat(),
+        workdays=1,
+    )
+    closing = [
+        closed(1),  # wrote an entry
+        closed(3, "absent"),  # absent and no entry: missed
+        closed(5),  # on approved leave (half a day present)
+        closed(7, "on_leave"),
+        closed(11, "holiday", workday=False),
+    ]
+    await journal.publish([leave])
+    await asyncio.sleep(1)  # leave first, as attendance approves before the day closes
+    await journal.publish(closing)
+    missed = await journal.emitted("journal.journal_missed")
+    # Redelivery, a second close of the same day, and a fresh consumer group replaying
+    # everything from the start all leave the one event alone.
+    await journal.publish([closing[1], closed(3, "absent")])
+    second = create_app(
+        journal.settings.model_copy(update={"consumer_group": f"replay-{uuid.uuid4().hex[:6]}"})
+    )
+    async with second.router.lifespan_context(second):
+        second.state.verifier = journal.mint.verifier()
+        await asyncio.sleep(4)
+    await asyncio.sleep(1)
+    missed = await journal.emitted("journal.journal_missed")
+    assert [(e["subject"], e["data"]["day"]) for e in missed] == [("c003", day.isoformat())]
+    late = await journal.client.post(
+        "/v1/entries", headers=journal.cadre(3), json={"text": "补写", "day": day.isoformat()}
+    )
+    assert late.status_code == 409
+    assert late.json()["code"] == "day-already-missed"
+
+
+# ------------------------------------------------------------------ study
+
+
+async def test_study_reaches_the_unit_and_the_monthly_shortfall_is_queryable(
+    journal: Journal,
+) -> None:
+    assigned = await journal.client.post(
+        "/v1/study",
+        headers=journal.leader("west"),
+        json={"title": "党的二十届四中全会精神", "unit_id": "west", "party_theory": True},
+    )
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.json()["assignees"] == 6
+    study_id = assigned.json()["study_id"]
+    done = await journal.client.post(
+        f"/v1/study/{study_id}/complete", headers=journal.cadre(1), json={"minutes": 45}
+    )
+    assert done.status_code == 200, done.text
+    again = await journal.client.post(
+        f"/v1/study/{study_id}/complete", headers=journal.cadre(1), json={"minutes": 45}
+    )
+    assert again.status_code == 409
+    not_assigned = await journal.client.post(
+        f"/v1/study/{study_id}/complete", headers=journal.cadre(0), json={"minutes": 5}
+    )
+    assert not_assigned.status_code == 404
+    mine = await journal.client.get("/v1/cadres/c001/study-shortfall", headers=journal.cadre(1))
+    assert mine.json() | {"month": None} == {
+        "cadre_id": "c001",
+        "month": None,
+        "required": 2,
+        "completed": 1,
+        "minutes": 45,
+        "shortfall": 1,
+    }
+    unit = await journal.client.get(
+        "/v1/units/west/study-shortfall", headers=journal.leader("west")
+    )
+    short = {i["cadre_id"]: i["shortfall"] for i in unit.json()["items"]}
+    assert short["c001"] == 1
+    assert short["c003"] == 2
+    assert len(short) == 6
+    hidden = await journal.client.get("/v1/cadres/c001/study-shortfall", headers=journal.cadre(3))
+    assert hidden.status_code == 404
+    [completed] = [
+        e
+        for e in await journal.emitted("journal.study_completed")
+        if e["data"]["study_id"] == study_id
+    ]
+    assert completed["data"] == {"study_id": study_id, "party_theory": True, "minutes": 45}

@@ -98,8 +98,9 @@ async def react(
     settings = settings_of(request)
     async with sessions_of(request)() as session, session.begin():
         entry = await _entry_for_reaction(session, tenant, entry_id)
-        if entry is None or not may_view(principal, entry.cadre_id, entry.unit_path):
-            raise Problem(404, "entry-not-found", f"No entry {entry_id!r} that you can see.")
+        if entry is None:
+            raise Problem(404, "entry-not-found", f"No entry {entry_id!r}.")
+        # Scope is decided by the reaction rule, so a leader of another unit hears 403.
         author = await REPLICA.person(session, tenant, entry.cadre_id, entry.unit_path)
         author_path = author.unit_path if author is not None else entry.unit_path
         with as_problems():
