@@ -730,3 +730,108 @@ async def test_study_reaches_the_unit_and_the_monthly_shortfall_is_queryable(
         if e["data"]["study_id"] == study_id
     ]
     assert completed["data"] == {"study_id": study_id, "party_theory": True, "minutes": 45}
+
+
+# ------------------------------------------------------------------ authorisation matrix
+
+OK = "2xx"
+ROLES = ("author", "colleague", "leader", "other_leader", "county", "org_admin", "junior_admin")
+# Rows: an endpoint; columns: ROLES. 404 where the thing is outside what the caller may see.
+MATRIX: dict[str, tuple[str | int, ...]] = {
+    "GET entry": (OK, 404, OK, 404, OK, OK, OK),
+    "PATCH entry": (OK, 404, 403, 404, 403, 403, 403),
+    "POST reaction": (403, 403, OK, 403, OK, 403, 403),
+    "GET feed of the unit": (OK, OK, OK, 403, OK, OK, OK),
+    "GET back-check of the unit": (OK, OK, OK, 403, OK, OK, OK),
+    "POST task to the author": (403, 403, OK, 403, OK, OK, 403),
+    "GET task": (OK, 404, OK, 404, OK, OK, OK),
+    "POST grade of an open task": (403, 404, 409, 404, 409, 409, 403),
+    "POST cancel with a reason": (403, 404, 409, 404, 409, 409, 403),
+    "POST study to the unit": (403, 403, OK, 403, OK, OK, 403),
+    "GET study shortfall of the author": (OK, 404, OK, 404, OK, OK, OK),
+}
+
+
+async def test_the_authorisation_matrix(journal: Journal) -> None:
+    author = journal.cadre(0)
+    entry = await post_entry(journal, author, "矩阵测试日志")
+    leader = journal.leader("east")
+    due = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    task_body = {
+        "title": "矩阵任务",
+        "due_at": due,
+        "reward_points": 1,
+        "penalty_points": 1,
+        "dimension": "learning",
+        "cadre_id": "c000",
+    }
+    task = (await journal.client.post("/v1/tasks", headers=leader, json=task_body)).json()
+    task_id = task["tasks"][0]["task_id"]
+    cancelled = (await journal.client.post("/v1/tasks", headers=leader, json=task_body)).json()[
+        "tasks"
+    ][0]["task_id"]
+    await journal.client.post(
+        f"/v1/tasks/{cancelled}/cancel", headers=leader, json={"reason": "先撤销"}
+    )
+    headers = {
+        "author": author,
+        "colleague": journal.cadre(2),
+        "leader": leader,
+        "other_leader": journal.leader("west"),
+        "county": journal.county_leader(),
+        "org_admin": journal.admin(),
+        "junior_admin": journal.mint.headers("junior", f"/{journal.tenant}", Role.JUNIOR_ADMIN),
+    }
+    eid = entry["entry_id"]
+    calls: dict[str, tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = {
+        "GET entry": ("GET", f"/v1/entries/{eid}", None, None),
+        "PATCH entry": ("PATCH", f"/v1/entries/{eid}", {"text": "改"}, None),
+        "POST reaction": (
+            "POST",
+            f"/v1/entries/{eid}/reactions",
+            {"reaction": "like", "reason": "好"},
+            None,
+        ),
+        "GET feed of the unit": ("GET", "/v1/feed", None, {"unit_id": "east"}),
+        "GET back-check of the unit": (
+            "GET",
+            "/v1/back-check",
+            None,
+            {"unit_id": "east", "q": "矩阵"},
+        ),
+        "POST task to the author": ("POST", "/v1/tasks", task_body, None),
+        "GET task": ("GET", f"/v1/tasks/{task_id}", None, None),
+        "POST grade of an open task": (
+            "POST",
+            f"/v1/tasks/{task_id}/grade",
+            {"quality_pct": 50},
+            None,
+        ),
+        "POST cancel with a reason": (
+            "POST",
+            f"/v1/tasks/{cancelled}/cancel",
+            {"reason": "再撤销"},
+            None,
+        ),
+        "POST study to the unit": (
+            "POST",
+            "/v1/study",
+            {"title": "矩阵学习", "unit_id": "east"},
+            None,
+        ),
+        "GET study shortfall of the author": ("GET", "/v1/cadres/c000/study-shortfall", None, None),
+    }
+    assert set(calls) == set(MATRIX)
+    mismatches = []
+    for name, expected_row in MATRIX.items():
+        method, path, body, params = calls[name]
+        for role, expected in zip(ROLES, expected_row, strict=True):
+            response = await journal.client.request(
+                method, path, headers=headers[role], json=body, params=params
+            )
+            got: str | int = OK if 200 <= response.status_code < 300 else response.status_code
+            if got != expected:
+                mismatches.append(f"{name} as {role}: expected {expected}, got {got}")
+            if response.status_code >= 400:
+                assert "code" in response.json(), response.text
+    assert mismatches == []
