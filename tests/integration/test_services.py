@@ -59,6 +59,8 @@ def services(
                 # Its own consumer group: never move the offsets of a running `make up`.
                 "CADRE_ATTENDANCE_REPLICA_GROUP": f"replica-{suffix}",
                 "CADRE_SCORING_GROUP_PREFIX": f"scoring-{suffix}",
+                "CADRE_JOURNAL_CONSUMER_GROUP": f"journal-{suffix}",
+                "CADRE_JOURNAL_BLOB_DIR": str(logs / "journal-blobs"),
                 # Verify tokens against this run's directory, so fuzzing gets past auth.
                 f"CADRE_{name.upper()}_DIRECTORY_URL": directory_url,
             }
