@@ -25,7 +25,13 @@ from cadre.journal.domain.rules import (
     may_view,
     study_shortfall,
 )
-from cadre.journal.domain.search import document_tokens, like_pattern, query_tokens, tsquery_text
+from cadre.journal.domain.search import (
+    document_tokens,
+    like_pattern,
+    query_tokens,
+    rarest_token,
+    tsquery_text,
+)
 from cadre.journal.domain.tasks import (
     TaskStatus,
     check_cancel,
@@ -236,6 +242,13 @@ def test_chinese_is_indexed_as_characters_and_bigrams_and_latin_as_words() -> No
     assert set(query_tokens("脱贫攻坚")) <= set(document_tokens("巩固脱贫攻坚成果"))
     # full-width letters and digits are folded, so a phone keyboard matches
     assert query_tokens("ＡＢＣ１２") == ["abc12"]
+
+
+def test_the_rarest_token_of_a_keyword_narrows_the_search() -> None:
+    frequencies = {"产业": 0.2, "业扶": 0.15, "扶贫": 0.3}
+    assert rarest_token(["业扶", "产业", "扶贫"], frequencies) == "业扶"
+    assert rarest_token(["产业", "贫合"], frequencies) == "贫合"  # unlisted: rarer
+    assert rarest_token(["扶贫"], {}) == "扶贫"
 
 
 def test_query_text_is_quoted_and_like_patterns_escaped() -> None:

@@ -10,6 +10,7 @@ from cadre.events.settings import ServiceSettings
 from cadre.events.topics import events_topic
 from cadre.events.vocabulary import LeaderLevel
 from cadre.journal.domain.media import MediaKind, MiB, UploadPolicy
+from cadre.journal.domain.rules import MAX_BACKDATE_DAYS
 
 
 class JournalSettings(ServiceSettings):
@@ -42,7 +43,7 @@ class JournalSettings(ServiceSettings):
     max_video_mib: float = Field(100, gt=0)
     max_attachments: int = Field(9, ge=1, le=50)
     # Entries may be written this many days back (a phone syncing late) and edited this long.
-    backdate_days: int = Field(1, ge=0, le=7)
+    backdate_days: int = Field(1, ge=0, le=MAX_BACKDATE_DAYS)
     edit_days: int = Field(7, ge=0)
     # Which leader levels may like or dislike, per tenant (default: all three), e.g.
     # CADRE_JOURNAL_REACTION_LEVELS='{"demo": ["county", "city"]}'.

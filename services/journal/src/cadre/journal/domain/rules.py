@@ -22,6 +22,7 @@ KNOWN_TAGS: dict[str, Dimension | None] = {
 }
 TAG_PATTERN = re.compile(r"^[\w\u4e00-\u9fff-]{1,20}$")
 MAX_TAGS = 10
+MAX_BACKDATE_DAYS = 7  # the most a tenant may allow; feeds rely on it as a bound
 ALL_LEVELS = frozenset(LeaderLevel)
 
 

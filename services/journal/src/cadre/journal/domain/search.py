@@ -55,3 +55,12 @@ def like_pattern(keyword: str) -> str:
     """`%keyword%` for ILIKE, with the wildcard characters escaped."""
     escaped = keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def rarest_token(tokens: list[str], frequencies: dict[str, float]) -> str:
+    """The token of a keyword that narrows the search most. A phrase's bigrams occur
+    together, so requiring all of them would make the planner think the phrase far rarer
+    than it is; the rarest one alone is an honest estimate, and the substring check that
+    follows makes the match exact. A token missing from the statistics is rarer than any
+    listed."""
+    return min(tokens, key=lambda token: (frequencies.get(token, 0.0), token))

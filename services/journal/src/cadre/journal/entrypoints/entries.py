@@ -3,8 +3,10 @@ feeds, the back-check search and attachment downloads."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
@@ -27,6 +29,7 @@ from cadre.journal.adapters.inbound import lock_day
 from cadre.journal.adapters.tables import REPLICA, attachments, entries, missed_days, tasks
 from cadre.journal.domain.media import MediaKind
 from cadre.journal.domain.rules import (
+    MAX_BACKDATE_DAYS,
     can_read_all,
     check_edit,
     check_entry_day,
@@ -35,7 +38,13 @@ from cadre.journal.domain.rules import (
     entry_dimension,
     may_view,
 )
-from cadre.journal.domain.search import document_tokens, like_pattern, query_tokens, tsquery_text
+from cadre.journal.domain.search import (
+    document_tokens,
+    like_pattern,
+    query_tokens,
+    rarest_token,
+    tsquery_text,
+)
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
@@ -468,8 +477,12 @@ class FeedFilters(BaseModel):
     has_attachment: bool | None = None
 
 
+def _local_midnight(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(timezone))
+
+
 async def _scoped_query(
-    session: AsyncSession, principal: Principal, filters: FeedFilters, mine: bool
+    session: AsyncSession, principal: Principal, filters: FeedFilters, mine: bool, timezone: str
 ) -> sa.Select[Any]:
     tenant = principal.tenant
     query = sa.select(entries).where(entries.c.tenant == tenant)
@@ -489,10 +502,19 @@ async def _scoped_query(
         query = query.where(_subtree(path))
     if filters.cadre_id is not None:
         query = query.where(entries.c.cadre_id == filters.cadre_id)
+    # An entry for day D is posted on D or within the backdate window after it, so a day
+    # range also bounds `posted_at`: the feed index then scans only that stretch.
     if filters.from_day is not None:
-        query = query.where(entries.c.day >= filters.from_day)
+        query = query.where(
+            entries.c.day >= filters.from_day,
+            entries.c.posted_at >= _local_midnight(filters.from_day, timezone),
+        )
     if filters.to_day is not None:
-        query = query.where(entries.c.day <= filters.to_day)
+        query = query.where(
+            entries.c.day <= filters.to_day,
+            entries.c.posted_at
+            < _local_midnight(filters.to_day + timedelta(days=MAX_BACKDATE_DAYS + 1), timezone),
+        )
     if filters.tag is not None:
         query = query.where(entries.c.tags.contains([filters.tag]))
     if filters.has_attachment is not None:
@@ -570,7 +592,9 @@ async def my_entries(
     """My own entries, newest first."""
     filters = _filters(None, None, from_day, to_day, tag, has_attachment)
     async with sessions_of(request)() as session:
-        query = await _scoped_query(session, principal, filters, mine=True)
+        query = await _scoped_query(
+            session, principal, filters, mine=True, timezone=settings_of(request).default_timezone
+        )
         return await _page(session, query, principal.tenant, cursor, limit)
 
 
@@ -591,8 +615,37 @@ async def feed(
     the organisation department, a cadre's own entries."""
     filters = _filters(unit_id, cadre_id, from_day, to_day, tag, has_attachment)
     async with sessions_of(request)() as session:
-        query = await _scoped_query(session, principal, filters, mine=False)
+        query = await _scoped_query(
+            session, principal, filters, mine=False, timezone=settings_of(request).default_timezone
+        )
         return await _page(session, query, principal.tenant, cursor, limit)
+
+
+STATS_TTL_S = 600.0
+
+
+async def token_frequencies(request: Request, session: AsyncSession) -> dict[str, float]:
+    """PostgreSQL's own statistics of the commonest tokens (refreshed by ANALYZE), cached
+    for ten minutes."""
+    cached: tuple[float, dict[str, float]] | None = getattr(
+        request.app.state, "token_frequencies", None
+    )
+    now = monotonic()
+    if cached is not None and now - cached[0] < STATS_TTL_S:
+        return cached[1]
+    row = (
+        await session.execute(
+            sa.text(
+                "SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs"
+                " FROM pg_stats WHERE tablename = 'entries' AND attname = 'search'"
+            )
+        )
+    ).first()
+    frequencies: dict[str, float] = {}
+    if row is not None and row.elems is not None:
+        frequencies = dict(zip(row.elems, row.freqs, strict=False))
+    request.app.state.token_frequencies = (now, frequencies)
+    return frequencies
 
 
 @router.get("/back-check", response_model=Page[EntryOut])
@@ -616,8 +669,11 @@ async def back_check(
         raise Problem(422, "empty-query", "The query has no letters, digits or characters.")
     filters = _filters(unit_id, cadre_id, from_day, to_day, tag, has_attachment)
     async with sessions_of(request)() as session:
-        query = await _scoped_query(session, principal, filters, mine=False)
-        tokens = sorted({token for term in terms for token in query_tokens(term)})
+        query = await _scoped_query(
+            session, principal, filters, mine=False, timezone=settings_of(request).default_timezone
+        )
+        frequencies = await token_frequencies(request, session)
+        tokens = sorted({rarest_token(query_tokens(term), frequencies) for term in terms})
         query = query.where(entries.c.search.op("@@")(sa.cast(tsquery_text(tokens), TSQUERY)))
         for term in terms:
             query = query.where(entries.c.text.ilike(like_pattern(term), escape="\\"))
