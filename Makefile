@@ -34,6 +34,7 @@ schemas: sync ## JSON Schema per event in docs/schemas/ and the catalogue page d
 
 bench: sync ## Small benchmark profile (< 10 min); results in bench/results/*.json
 	$(UV) run python -m bench.spine $(BENCH_ARGS)
+	$(UV) run python -m bench.journal $(JOURNAL_BENCH_ARGS)
 
 clean: ## Remove the local stack's data (stop `make up` first)
 	rm -rf .stack
