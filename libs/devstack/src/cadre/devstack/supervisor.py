@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cadre.devstack.paths import stack_dir
 from cadre.devstack.processes import spawn, stop_process
 
 Reporter = Callable[[str], None]
@@ -114,4 +115,6 @@ def service_env(name: str, port: int) -> dict[str, str]:
     env = {f"CADRE_{name.upper()}_HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     if name == "directory":
         env["CADRE_DIRECTORY_LOAD_DEMO"] = "true"  # `make up` runs with the demo tenant
+    if name == "journal":  # attachments live with the rest of the stack's data
+        env["CADRE_JOURNAL_BLOB_DIR"] = str(stack_dir() / "journal-blobs")
     return {**env, **{k: v for k, v in os.environ.items() if k.startswith("CADRE_")}}
