@@ -835,3 +835,23 @@ async def test_the_authorisation_matrix(journal: Journal) -> None:
             if response.status_code >= 400:
                 assert "code" in response.json(), response.text
     assert mismatches == []
+
+
+async def test_a_repeated_upload_with_the_same_idempotency_key_posts_one_entry(
+    journal: Journal,
+) -> None:
+    headers = {**journal.cadre(11), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+
+    async def post() -> httpx.Response:
+        return await journal.client.post(
+            "/v1/entries",
+            headers=headers,
+            data={"text": "网络不好，重复提交"},
+            files=[("files", ("a.jpg", jpeg(100, 80), "image/jpeg"))],
+        )
+
+    first, second = await post(), await post()
+    assert first.status_code == second.status_code == 201
+    assert first.json()["entry_id"] == second.json()["entry_id"]
+    mine = await journal.client.get("/v1/entries", headers=journal.cadre(11))
+    assert [i["text"] for i in mine.json()["items"]].count("网络不好，重复提交") == 1

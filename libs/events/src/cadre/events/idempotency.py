@@ -76,7 +76,9 @@ class IdempotencyMiddleware:
         scope_id = hashlib.sha256(
             credentials + b"\n" + scope["method"].encode() + b" " + scope["path"].encode()
         ).hexdigest()
-        request_hash = hashlib.sha256(scope.get("query_string", b"") + b"\n" + body).hexdigest()
+        request_hash = hashlib.sha256(
+            scope.get("query_string", b"") + b"\n" + _comparable_body(headers, body)
+        ).hexdigest()
 
         stored = await self._claim(scope, scope_id, key, request_hash)
         if stored is not None:
@@ -201,6 +203,19 @@ class IdempotencyMiddleware:
                         completed_at=datetime.now(UTC),
                     )
                 )
+
+
+def _comparable_body(headers: dict[bytes, bytes], body: bytes) -> bytes:
+    """The body as it matters for "the same request": a client retrying a multipart upload
+    picks a fresh boundary, so the boundary is replaced by a fixed marker."""
+    content_type = headers.get(b"content-type", b"")
+    if not content_type.lower().startswith(b"multipart/"):
+        return body
+    for parameter in content_type.split(b";")[1:]:
+        name, _, value = parameter.strip().partition(b"=")
+        if name.lower() == b"boundary" and value:
+            return body.replace(b"--" + value.strip(b'"'), b"--<boundary>")
+    return body
 
 
 async def _read_body(receive: Receive) -> bytes:
