@@ -16,6 +16,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cadre.events.catalogue import AttachmentRef
 from cadre.journal.adapters.blobs import BlobStore
 from cadre.journal.adapters.tables import attachments
 from cadre.journal.adapters.thumbnails import NotAnImage, thumbnail_jpeg
@@ -47,6 +48,29 @@ class Prepared:
     filename: str
     thumbnail: bytes | None = None
     thumbnail_sha256: str | None = None
+
+    def ref(self) -> AttachmentRef:
+        """How events name the file."""
+        return AttachmentRef(
+            sha256=self.sha256,
+            media_type=self.sniffed.media_type,
+            size_bytes=self.size,
+            filename=self.filename,
+        )
+
+    def row(self, tenant: str, owner_id: str, position: int) -> dict[str, object]:
+        """The `attachments` row tying the file to an entry or a task."""
+        return {
+            "tenant": tenant,
+            "owner_id": owner_id,
+            "sha256": self.sha256,
+            "position": position,
+            "media_type": self.sniffed.media_type,
+            "kind": self.sniffed.kind.value,
+            "size_bytes": self.size,
+            "filename": self.filename,
+            "thumbnail_sha256": self.thumbnail_sha256,
+        }
 
 
 @dataclass

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData
 
 from cadre.events.auth import Principal
 from cadre.events.catalogue import AttachmentRef, EntryPosted, EntryPostedData
@@ -51,9 +51,11 @@ from cadre.journal.entrypoints.common import (
     blobs_of,
     decode_cursor,
     encode_cursor,
+    json_or_form,
     sessions_of,
     settings_of,
     today,
+    with_uploads,
 )
 
 router = APIRouter(tags=["entries"])
@@ -155,42 +157,18 @@ async def entries_out(session: AsyncSession, tenant: str, rows: list[Any]) -> li
     ]
 
 
-async def _read_entry_request(request: Request, max_files: int) -> tuple[EntryIn, list[UploadFile]]:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=max_files + 1, max_fields=30)
-        files = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
-        tags: list[str] = []
-        for value in form.getlist("tags"):
-            if isinstance(value, str):
-                tags += [t for t in value.split(",") if t.strip()]
-        raw: dict[str, Any] = {"text": form.get("text"), "tags": tags}
-        if form.get("day"):
-            raw["day"] = form.get("day")
-        unknown = set(form.keys()) - {"text", "tags", "day", "files"}
-        if unknown:
-            raise Problem(
-                422, "unknown-field", f"Unknown form fields: {', '.join(sorted(unknown))}."
-            )
-    elif content_type.startswith("application/json"):
-        try:
-            raw = await request.json()
-        except ValueError as exc:
-            raise Problem(400, "bad-json", "The body is not valid JSON.") from exc
-        files = []
-    else:
-        raise Problem(
-            415, "unsupported-content-type", "Send application/json or multipart/form-data."
-        )
-    try:
-        return EntryIn.model_validate(raw), files
-    except ValidationError as exc:
-        raise Problem(
-            422,
-            "validation-error",
-            "The entry is not valid.",
-            errors=exc.errors(include_url=False, include_context=False, include_input=False),
-        ) from exc
+def _entry_from_form(form: FormData) -> dict[str, Any]:
+    unknown = set(form.keys()) - {"text", "tags", "day", "files"}
+    if unknown:
+        raise Problem(422, "unknown-field", f"Unknown form fields: {', '.join(sorted(unknown))}.")
+    tags: list[str] = []
+    for value in form.getlist("tags"):
+        if isinstance(value, str):
+            tags += [t for t in value.split(",") if t.strip()]
+    raw: dict[str, Any] = {"text": form.get("text"), "tags": tags}
+    if form.get("day"):
+        raw["day"] = form.get("day")
+    return raw
 
 
 ENTRY_BODY: dict[str, Any] = {
@@ -242,18 +220,20 @@ async def post_entry(principal: CurrentPrincipal, request: Request) -> EntryOut:
     length = int(request.headers.get("content-length") or 0)
     if length > policy.largest * policy.max_files + (1 << 20):
         raise Problem(413, "request-too-large", "The request is larger than any entry may be.")
-    body, files = await _read_entry_request(request, policy.max_files)
+    body, files = await json_or_form(
+        request,
+        EntryIn,
+        "entry",
+        from_form=_entry_from_form,
+        file_field="files",
+        max_files=policy.max_files + 1,
+        max_fields=30,
+    )
     with as_problems():
         tags = check_tags(body.tags)
-        batch = await uploads.prepare(files, policy)
-    try:
-        await uploads.store(batch, blobs_of(request))
-        return await _record_entry(request, principal, body, tags, batch)
-    except BaseException:
-        await uploads.discard_unreferenced(sessions_of(request), blobs_of(request), batch.stored)
-        raise
-    finally:
-        batch.close()
+    return await with_uploads(
+        request, files, lambda batch: _record_entry(request, principal, body, tags, batch)
+    )
 
 
 async def _record_entry(
@@ -285,15 +265,7 @@ async def _record_entry(
         )
         with as_problems():
             check_entry_day(day, local_today, settings.backdate_days, bool(missed))
-        refs = tuple(
-            AttachmentRef(
-                sha256=item.sha256,
-                media_type=item.sniffed.media_type,
-                size_bytes=item.size,
-                filename=item.filename,
-            )
-            for item in batch.files
-        )
+        refs = tuple(item.ref() for item in batch.files)
         context = ChangeContext.of(request, principal)
         event = EntryPosted(
             **context.envelope(cadre_id, person.unit_path, now),
@@ -323,17 +295,7 @@ async def _record_entry(
                 continue  # the same file twice in one entry is one attachment
             seen.add(item.sha256)
             await session.execute(
-                sa.insert(attachments).values(
-                    tenant=tenant,
-                    owner_id=entry_id,
-                    sha256=item.sha256,
-                    position=position,
-                    media_type=item.sniffed.media_type,
-                    kind=item.sniffed.kind.value,
-                    size_bytes=item.size,
-                    filename=item.filename,
-                    thumbnail_sha256=item.thumbnail_sha256,
-                )
+                sa.insert(attachments).values(item.row(tenant, entry_id, position))
             )
         await append(session, entry_stream(tenant, entry_id), 0, [event])
         row = (

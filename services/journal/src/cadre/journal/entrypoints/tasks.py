@@ -9,13 +9,11 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import UploadFile
 
 from cadre.events.auth import Principal
 from cadre.events.catalogue import (
-    AttachmentRef,
     TaskAssigned,
     TaskAssignedData,
     TaskCancelled,
@@ -52,11 +50,11 @@ from cadre.journal.domain.tasks import (
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
-    blobs_of,
     decode_cursor,
     encode_cursor,
+    json_or_form,
     sessions_of,
-    settings_of,
+    with_uploads,
 )
 
 router = APIRouter(tags=["tasks"])
@@ -380,41 +378,22 @@ COMPLETE_BODY: dict[str, Any] = {
 async def complete(task_id: str, principal: CurrentPrincipal, request: Request) -> TaskOut:
     """Complete my task with evidence: `entry_id` of one of my entries (JSON or form), or a
     `file` (multipart), checked like any attachment."""
-    content_type = request.headers.get("content-type", "")
-    files: list[UploadFile] = []
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=2, max_fields=5)
-        files = [v for v in form.getlist("file") if isinstance(v, UploadFile)]
-        raw: Any = {"entry_id": form.get("entry_id") or None}
-    elif content_type.startswith("application/json"):
-        try:
-            raw = await request.json()
-        except ValueError as exc:
-            raise Problem(400, "bad-json", "The body is not valid JSON.") from exc
-    else:
-        raise Problem(415, "unsupported-content-type", "Send JSON or multipart/form-data.")
-    try:
-        body = CompleteIn.model_validate(raw)
-    except ValidationError as exc:
-        raise Problem(
-            422,
-            "validation-error",
-            "The completion is not valid.",
-            errors=exc.errors(include_url=False, include_context=False, include_input=False),
-        ) from exc
-    policy = settings_of(request).upload_policy()
-    with as_problems():
-        if len(files) > 1:
-            raise Problem(422, "one-file", "Send at most one evidence file.")
-        batch = await uploads.prepare(files, policy)
-    try:
-        await uploads.store(batch, blobs_of(request))
-        return await _record_completion(request, principal, task_id, body, batch)
-    except BaseException:
-        await uploads.discard_unreferenced(sessions_of(request), blobs_of(request), batch.stored)
-        raise
-    finally:
-        batch.close()
+    body, files = await json_or_form(
+        request,
+        CompleteIn,
+        "completion",
+        from_form=lambda form: {"entry_id": form.get("entry_id") or None},
+        file_field="file",
+        max_files=2,
+        max_fields=5,
+    )
+    if len(files) > 1:
+        raise Problem(422, "one-file", "Send at most one evidence file.")
+    return await with_uploads(
+        request,
+        files,
+        lambda batch: _record_completion(request, principal, task_id, body, batch),
+    )
 
 
 async def _record_completion(
@@ -444,29 +423,14 @@ async def _record_completion(
                 raise Problem(422, "bad-evidence", f"{body.entry_id!r} is not one of your entries.")
         ref = None
         if file is not None:
-            ref = AttachmentRef(
-                sha256=file.sha256,
-                media_type=file.sniffed.media_type,
-                size_bytes=file.size,
-                filename=file.filename,
-            )
+            ref = file.ref()
             await session.execute(
                 sa.delete(attachments).where(
                     attachments.c.tenant == principal.tenant, attachments.c.owner_id == task_id
                 )
             )  # a reopened task's earlier evidence is replaced
             await session.execute(
-                sa.insert(attachments).values(
-                    tenant=principal.tenant,
-                    owner_id=task_id,
-                    sha256=file.sha256,
-                    position=0,
-                    media_type=file.sniffed.media_type,
-                    kind=file.sniffed.kind.value,
-                    size_bytes=file.size,
-                    filename=file.filename,
-                    thumbnail_sha256=file.thumbnail_sha256,
-                )
+                sa.insert(attachments).values(file.row(principal.tenant, task_id, 0))
             )
         now = datetime.now(UTC)
         event = TaskCompleted(
