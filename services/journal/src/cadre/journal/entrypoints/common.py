@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
@@ -22,12 +23,14 @@ from cadre.journal.adapters import uploads
 from cadre.journal.adapters.blobs import BlobStore
 from cadre.journal.domain.media import UploadRefused
 from cadre.journal.domain.rules import Refused
+from cadre.journal.domain.search import like_pattern
 from cadre.journal.settings import JournalSettings
 
 __all__ = ["CurrentPrincipal", "sessions_of", "settings_of"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
+RowT = TypeVar("RowT")
 
 sessions_of = request_sessions
 
@@ -68,6 +71,30 @@ def decode_cursor(cursor: str, parts: int) -> list[str]:
     if len(values) != parts:
         raise Problem(422, "bad-cursor", "The cursor is not one this service gave out.")
     return values
+
+
+def keyset_after(cursor: str) -> tuple[datetime, str]:
+    """The (time, id) a two-part cursor continues after."""
+    at, key = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(at), key
+    except ValueError as exc:
+        raise Problem(422, "bad-cursor", "The cursor is not one this service gave out.") from exc
+
+
+def page_of(
+    rows: Sequence[RowT], limit: int, cursor_of: Callable[[RowT], str]
+) -> tuple[list[RowT], str | None]:
+    """The first `limit` of `rows` (fetched with one extra, to know whether more follow)
+    and the cursor of the next page."""
+    page = list(rows[:limit])
+    return page, (cursor_of(page[-1]) if len(rows) > limit else None)
+
+
+def subtree(column: sa.ColumnElement[str], path: str) -> sa.ColumnElement[bool]:
+    """`column` is `path` or a path below it (LIKE wildcards in the path escaped)."""
+    prefix = like_pattern(path.rstrip("/") + "/")[1:]  # escaped, with the trailing %
+    return sa.or_(column == path, column.like(prefix, escape="\\"))
 
 
 async def json_or_form(

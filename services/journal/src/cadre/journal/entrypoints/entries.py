@@ -49,11 +49,13 @@ from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
     blobs_of,
-    decode_cursor,
     encode_cursor,
     json_or_form,
+    keyset_after,
+    page_of,
     sessions_of,
     settings_of,
+    subtree,
     today,
     with_uploads,
 )
@@ -454,14 +456,14 @@ async def _scoped_query(
         if not principal.has_any(Role.LEADER):
             query = query.where(entries.c.cadre_id == principal.sub)
         else:
-            query = query.where(_subtree(principal.unit_path))
+            query = query.where(subtree(entries.c.unit_path, principal.unit_path))
     if filters.unit_id is not None:
         path = await REPLICA.unit_path(session, tenant, filters.unit_id)
         if path is None:
             raise Problem(404, "unit-not-found", f"No unit {filters.unit_id!r}.")
         if not (mine or can_read_all(principal) or covers(principal.unit_path, path)):
             raise Problem(403, "outside-scope", "That unit is outside the units you lead.")
-        query = query.where(_subtree(path))
+        query = query.where(subtree(entries.c.unit_path, path))
     if filters.cadre_id is not None:
         query = query.where(entries.c.cadre_id == filters.cadre_id)
     # An entry for day D is posted on D or within the backdate window after it, so a day
@@ -484,22 +486,11 @@ async def _scoped_query(
     return query
 
 
-def _subtree(path: str) -> sa.ColumnElement[bool]:
-    prefix = like_pattern(path.rstrip("/") + "/")[1:]  # escaped, with the trailing %
-    return sa.or_(entries.c.unit_path == path, entries.c.unit_path.like(prefix, escape="\\"))
-
-
 async def _page(
     session: AsyncSession, query: sa.Select[Any], tenant: str, cursor: str | None, limit: int
 ) -> Page[EntryOut]:
     if cursor is not None:
-        at, entry_id = decode_cursor(cursor, 2)
-        try:
-            posted_at = datetime.fromisoformat(at)
-        except ValueError as exc:
-            raise Problem(
-                422, "bad-cursor", "The cursor is not one this service gave out."
-            ) from exc
+        posted_at, entry_id = keyset_after(cursor)
         query = query.where(
             sa.tuple_(entries.c.posted_at, entries.c.entry_id)
             < sa.tuple_(sa.literal(posted_at), sa.literal(entry_id))
@@ -509,12 +500,10 @@ async def _page(
             query.order_by(entries.c.posted_at.desc(), entries.c.entry_id.desc()).limit(limit + 1)
         )
     ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = (
-        encode_cursor(rows[-1].posted_at.isoformat(), rows[-1].entry_id) if more and rows else None
+    page, next_cursor = page_of(
+        rows, limit, lambda r: encode_cursor(r.posted_at.isoformat(), r.entry_id)
     )
-    return Page[EntryOut](items=await entries_out(session, tenant, rows), next_cursor=next_cursor)
+    return Page[EntryOut](items=await entries_out(session, tenant, page), next_cursor=next_cursor)
 
 
 def _filters(

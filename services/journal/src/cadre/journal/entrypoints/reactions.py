@@ -40,8 +40,9 @@ from cadre.journal.domain.rules import (
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
-    decode_cursor,
     encode_cursor,
+    keyset_after,
+    page_of,
     sessions_of,
     settings_of,
     today,
@@ -415,13 +416,7 @@ async def my_endorsements(
         endorsements.c.tenant == principal.tenant, column == principal.sub
     )
     if cursor is not None:
-        at, endorsement_id = decode_cursor(cursor, 2)
-        try:
-            when = datetime.fromisoformat(at)
-        except ValueError as exc:
-            raise Problem(
-                422, "bad-cursor", "The cursor is not one this service gave out."
-            ) from exc
+        when, endorsement_id = keyset_after(cursor)
         query = query.where(
             sa.tuple_(endorsements.c.endorsed_at, endorsements.c.endorsement_id)
             < sa.tuple_(sa.literal(when), sa.literal(endorsement_id))
@@ -434,10 +429,7 @@ async def my_endorsements(
                 ).limit(limit + 1)
             )
         ).all()
-    page = rows[:limit]
-    next_cursor = (
-        encode_cursor(page[-1].endorsed_at.isoformat(), page[-1].endorsement_id)
-        if len(rows) > limit
-        else None
+    page, next_cursor = page_of(
+        rows, limit, lambda r: encode_cursor(r.endorsed_at.isoformat(), r.endorsement_id)
     )
     return Page[EndorsementOut](items=[_endorsement_out(r) for r in page], next_cursor=next_cursor)

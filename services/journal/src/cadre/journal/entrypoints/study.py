@@ -19,7 +19,7 @@ from cadre.events.catalogue import (
 )
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import new_event_id
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
 from cadre.events.store import append
 from cadre.events.vocabulary import Role
@@ -28,6 +28,7 @@ from cadre.journal.domain.rules import can_read_all, check_assigner, covers, stu
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
+    page_of,
     sessions_of,
     settings_of,
     today,
@@ -175,7 +176,7 @@ async def my_study(
         rows = (
             await session.execute(query.order_by(study_assignments.c.study_id).limit(limit + 1))
         ).all()
-    page = rows[:limit]
+    page, next_cursor = page_of(rows, limit, lambda r: str(r.study_id))
     return Page[MyStudyOut](
         items=[
             MyStudyOut(
@@ -189,7 +190,7 @@ async def my_study(
             )
             for r in page
         ],
-        next_cursor=page[-1].study_id if len(rows) > limit else None,
+        next_cursor=next_cursor,
     )
 
 
@@ -357,8 +358,6 @@ async def unit_shortfall(
         short = study_shortfall(required, done)
         if only_short and not short:
             continue
-        if cursor is not None and cadre_id <= cursor:
-            continue
         rows.append(
             ShortfallOut(
                 cadre_id=cadre_id,
@@ -369,7 +368,5 @@ async def unit_shortfall(
                 shortfall=short,
             )
         )
-    page = rows[:limit]
-    return Page[ShortfallOut](
-        items=page, next_cursor=page[-1].cadre_id if len(rows) > limit else None
-    )
+    page, next_cursor = paginate(rows, lambda r: r.cadre_id, cursor, limit)
+    return Page[ShortfallOut](items=page, next_cursor=next_cursor)

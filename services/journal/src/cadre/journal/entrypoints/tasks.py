@@ -50,10 +50,12 @@ from cadre.journal.domain.tasks import (
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
-    decode_cursor,
     encode_cursor,
     json_or_form,
+    keyset_after,
+    page_of,
     sessions_of,
+    subtree,
     with_uploads,
 )
 
@@ -304,22 +306,13 @@ async def list_tasks(
     elif not can_read_all(principal):
         if not principal.has_any(Role.LEADER):
             raise Problem(403, "not-a-leader", "Only leaders see the tasks of a subtree.")
-        path = principal.unit_path.rstrip("/")
-        query = query.where(
-            sa.or_(tasks.c.unit_path == path, tasks.c.unit_path.startswith(path + "/"))
-        )
+        query = query.where(subtree(tasks.c.unit_path, principal.unit_path))
     if status is not None:
         query = query.where(tasks.c.status == status.value)
     if group_id is not None:
         query = query.where(tasks.c.group_id == group_id)
     if cursor is not None:
-        at, task_id = decode_cursor(cursor, 2)
-        try:
-            due = datetime.fromisoformat(at)
-        except ValueError as exc:
-            raise Problem(
-                422, "bad-cursor", "The cursor is not one this service gave out."
-            ) from exc
+        due, task_id = keyset_after(cursor)
         query = query.where(
             sa.tuple_(tasks.c.due_at, tasks.c.task_id)
             > sa.tuple_(sa.literal(due), sa.literal(task_id))
@@ -328,9 +321,8 @@ async def list_tasks(
         rows = (
             await session.execute(query.order_by(tasks.c.due_at, tasks.c.task_id).limit(limit + 1))
         ).all()
-    page = rows[:limit]
-    next_cursor = (
-        encode_cursor(page[-1].due_at.isoformat(), page[-1].task_id) if len(rows) > limit else None
+    page, next_cursor = page_of(
+        rows, limit, lambda r: encode_cursor(r.due_at.isoformat(), r.task_id)
     )
     return Page[TaskOut](items=[task_out(r) for r in page], next_cursor=next_cursor)
 
