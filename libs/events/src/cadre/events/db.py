@@ -7,6 +7,7 @@ from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -51,3 +52,11 @@ def migrate(service_migrations: str, database_url: str) -> None:
 async def migrate_async(service_migrations: str, database_url: str) -> None:
     # Alembic's env runs its own event loop, so keep it off the caller's.
     await asyncio.to_thread(migrate, service_migrations, database_url)
+
+
+async def lock_for_transaction(session: AsyncSession, key: str) -> None:
+    """Hold a PostgreSQL advisory lock named `key` until the session's transaction ends,
+    so two transactions deciding the same thing take turns."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+    )

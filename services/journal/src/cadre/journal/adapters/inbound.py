@@ -20,6 +20,7 @@ from cadre.events.catalogue import (
     LeaveCancelled,
 )
 from cadre.events.consumer import InboundRecord
+from cadre.events.db import lock_for_transaction
 from cadre.events.envelope import new_event_id
 from cadre.events.store import append
 from cadre.events.vocabulary import DayStatus
@@ -28,10 +29,7 @@ from cadre.journal.adapters.tables import REPLICA, approved_leaves, entries, mis
 
 async def lock_day(session: AsyncSession, tenant: str, cadre_id: str, day: date) -> None:
     """Serialise the missed-journal decision with a late entry for the same day."""
-    await session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-        {"key": f"journal-day:{tenant}:{cadre_id}:{day.isoformat()}"},
-    )
+    await lock_for_transaction(session, f"journal-day:{tenant}:{cadre_id}:{day.isoformat()}")
 
 
 async def apply_inbound(session: AsyncSession, event: AnyEvent, _: InboundRecord) -> None:

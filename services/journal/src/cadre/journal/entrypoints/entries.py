@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -110,6 +110,11 @@ class RevisionOut(BaseModel):
     recorded_at: datetime
     text: str
     tags: list[str]
+
+
+def _search_vector(text: str, tags: tuple[str, ...]) -> sa.ColumnElement[Any]:
+    """What the back-check finds an entry by: its text and its tags."""
+    return sa.func.array_to_tsvector(document_tokens(text + " " + " ".join(tags)))
 
 
 def entry_stream(tenant: str, entry_id: str) -> str:
@@ -275,8 +280,9 @@ async def _record_entry(
                 entry_id=entry_id, day=day, text=body.text, tags=tags, attachments=refs
             ),
         )
-        await session.execute(
-            sa.insert(entries).values(
+        inserted = await session.execute(
+            sa.insert(entries)
+            .values(
                 tenant=tenant,
                 entry_id=entry_id,
                 cadre_id=cadre_id,
@@ -288,8 +294,9 @@ async def _record_entry(
                 text=body.text,
                 tags=list(tags),
                 has_attachment=bool(refs),
-                search=sa.func.array_to_tsvector(document_tokens(body.text + " " + " ".join(tags))),
+                search=_search_vector(body.text, tags),
             )
+            .returning(entries)
         )
         seen: set[str] = set()
         for position, item in enumerate(batch.files):
@@ -299,12 +306,8 @@ async def _record_entry(
             await session.execute(
                 sa.insert(attachments).values(item.row(tenant, entry_id, position))
             )
+        row = inserted.one()
         await append(session, entry_stream(tenant, entry_id), 0, [event])
-        row = (
-            await session.execute(
-                sa.select(entries).where(entries.c.tenant == tenant, entries.c.entry_id == entry_id)
-            )
-        ).one()
         return (await entries_out(session, tenant, [row]))[0]
 
 
@@ -387,7 +390,7 @@ async def edit_entry(
             ),
         )
         await append(session, entry_stream(tenant, entry_id), row.revision, [event])
-        await session.execute(
+        updated = await session.execute(
             sa.update(entries)
             .where(entries.c.tenant == tenant, entries.c.entry_id == entry_id)
             .values(
@@ -395,15 +398,11 @@ async def edit_entry(
                 tags=list(tags),
                 revision=revision,
                 edited_at=now,
-                search=sa.func.array_to_tsvector(document_tokens(text + " " + " ".join(tags))),
+                search=_search_vector(text, tags),
             )
+            .returning(entries)
         )
-        updated = (
-            await session.execute(
-                sa.select(entries).where(entries.c.tenant == tenant, entries.c.entry_id == entry_id)
-            )
-        ).one()
-        return (await entries_out(session, tenant, [updated]))[0]
+        return (await entries_out(session, tenant, [updated.one()]))[0]
 
 
 @router.get("/entries/{entry_id}/history", response_model=list[RevisionOut])
@@ -506,14 +505,18 @@ async def _page(
     return Page[EntryOut](items=await entries_out(session, tenant, page), next_cursor=next_cursor)
 
 
+Text = Annotated[str | None, Query(min_length=1, max_length=128)]
+
+
 def _filters(
-    unit_id: str | None,
-    cadre_id: str | None,
-    from_day: date | None,
-    to_day: date | None,
-    tag: str | None,
-    has_attachment: bool | None,
+    unit_id: Text = None,
+    cadre_id: Text = None,
+    from_day: date | None = None,
+    to_day: date | None = None,
+    tag: Text = None,
+    has_attachment: bool | None = None,
 ) -> FeedFilters:
+    """The feed's filters, from the query string (a dependency of the feed routes)."""
     if from_day and to_day and from_day > to_day:
         raise Problem(422, "bad-range", "`from_day` is after `to_day`.")
     return FeedFilters(
@@ -526,7 +529,7 @@ def _filters(
     )
 
 
-Text = Annotated[str | None, Query(min_length=1, max_length=128)]
+Filters = Annotated[FeedFilters, Depends(_filters)]
 
 
 @router.get("/entries", response_model=Page[EntryOut])
@@ -553,18 +556,12 @@ async def my_entries(
 async def feed(
     principal: CurrentPrincipal,
     request: Request,
-    unit_id: Text = None,
-    cadre_id: Text = None,
-    from_day: date | None = None,
-    to_day: date | None = None,
-    tag: Text = None,
-    has_attachment: bool | None = None,
+    filters: Filters,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Text = None,
 ) -> Page[EntryOut]:
     """Entries in the caller's scope, newest first: a leader's subtree, the whole tenant for
     the organisation department, a cadre's own entries."""
-    filters = _filters(unit_id, cadre_id, from_day, to_day, tag, has_attachment)
     async with sessions_of(request)() as session:
         query = await _scoped_query(
             session, principal, filters, mine=False, timezone=settings_of(request).default_timezone
@@ -604,12 +601,7 @@ async def back_check(
     principal: CurrentPrincipal,
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=100, description="keywords, e.g. 扶贫")],
-    unit_id: Text = None,
-    cadre_id: Text = None,
-    from_day: date | None = None,
-    to_day: date | None = None,
-    tag: Text = None,
-    has_attachment: bool | None = None,
+    filters: Filters,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Text = None,
 ) -> Page[EntryOut]:
@@ -618,7 +610,6 @@ async def back_check(
     terms = [term for term in q.split() if query_tokens(term)]
     if not terms:
         raise Problem(422, "empty-query", "The query has no letters, digits or characters.")
-    filters = _filters(unit_id, cadre_id, from_day, to_day, tag, has_attachment)
     async with sessions_of(request)() as session:
         query = await _scoped_query(
             session, principal, filters, mine=False, timezone=settings_of(request).default_timezone

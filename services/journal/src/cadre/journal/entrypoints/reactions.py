@@ -22,6 +22,7 @@ from cadre.events.catalogue import (
     ReactionRetractedData,
 )
 from cadre.events.context import ChangeContext
+from cadre.events.db import lock_for_transaction
 from cadre.events.envelope import new_event_id
 from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from cadre.events.problems import Problem
@@ -108,15 +109,7 @@ async def react(
             level = check_reaction(
                 principal, entry.cadre_id, author_path, settings.levels_reacting(tenant)
             )
-        previous = (
-            await session.execute(
-                sa.select(reactions).where(
-                    reactions.c.tenant == tenant,
-                    reactions.c.entry_id == entry_id,
-                    reactions.c.leader_id == leader_id,
-                )
-            )
-        ).first()
+        previous = await _reaction_of(session, tenant, entry_id, leader_id)
         if previous is not None and (previous.reaction, previous.reason) == (
             body.reaction.value,
             body.reason,
@@ -142,26 +135,32 @@ async def react(
             "level": level.value,
             "reacted_at": now,
         }
-        await session.execute(
+        row = await session.execute(
             insert(reactions)
             .values(tenant=tenant, entry_id=entry_id, leader_id=leader_id, **values)
             .on_conflict_do_update(index_elements=["tenant", "entry_id", "leader_id"], set_=values)
+            .returning(reactions)
         )
+        answer = _reaction_answer(row.one(), 201 if previous is None else 200)
         await _recount(session, tenant, entry_id)
-        row = (
-            await session.execute(
-                sa.select(reactions).where(
-                    reactions.c.tenant == tenant,
-                    reactions.c.entry_id == entry_id,
-                    reactions.c.leader_id == leader_id,
-                )
+        return answer
+
+
+async def _reaction_of(session: AsyncSession, tenant: str, entry_id: str, leader_id: str) -> Any:
+    """One leader's reaction to one entry, if any."""
+    return (
+        await session.execute(
+            sa.select(reactions).where(
+                reactions.c.tenant == tenant,
+                reactions.c.entry_id == entry_id,
+                reactions.c.leader_id == leader_id,
             )
-        ).one()
-        return _reaction_answer(row, 201 if previous is None else 200)
+        )
+    ).first()
 
 
-def _reaction_answer(row: Any, status: int) -> JSONResponse:
-    out = ReactionOut(
+def _reaction_out(row: Any) -> ReactionOut:
+    return ReactionOut(
         entry_id=row.entry_id,
         leader_id=row.leader_id,
         reaction=Reaction(row.reaction),
@@ -169,7 +168,10 @@ def _reaction_answer(row: Any, status: int) -> JSONResponse:
         level=LeaderLevel(row.level),
         reacted_at=row.reacted_at,
     )
-    return JSONResponse(out.model_dump(mode="json"), status_code=status)
+
+
+def _reaction_answer(row: Any, status: int) -> JSONResponse:
+    return JSONResponse(_reaction_out(row).model_dump(mode="json"), status_code=status)
 
 
 async def _recount(session: AsyncSession, tenant: str, entry_id: str) -> None:
@@ -199,15 +201,7 @@ async def retract(entry_id: str, principal: CurrentPrincipal, request: Request) 
     tenant, leader_id = principal.tenant, principal.sub
     async with sessions_of(request)() as session, session.begin():
         entry = await _entry_for_reaction(session, tenant, entry_id)
-        previous = (
-            await session.execute(
-                sa.select(reactions).where(
-                    reactions.c.tenant == tenant,
-                    reactions.c.entry_id == entry_id,
-                    reactions.c.leader_id == leader_id,
-                )
-            )
-        ).first()
+        previous = await _reaction_of(session, tenant, entry_id, leader_id)
         if entry is None or previous is None:
             raise Problem(404, "no-reaction", "You have no reaction on this entry.")
         stream = reaction_stream(tenant, entry_id, leader_id)
@@ -250,17 +244,7 @@ async def list_reactions(
             .where(reactions.c.tenant == principal.tenant, reactions.c.entry_id == entry_id)
             .order_by(reactions.c.reacted_at)
         )
-        return [
-            ReactionOut(
-                entry_id=r.entry_id,
-                leader_id=r.leader_id,
-                reaction=Reaction(r.reaction),
-                reason=r.reason,
-                level=LeaderLevel(r.level),
-                reacted_at=r.reacted_at,
-            )
-            for r in rows
-        ]
+        return [_reaction_out(r) for r in rows]
 
 
 # ------------------------------------------------------------------ endorsements
@@ -327,10 +311,7 @@ async def endorse(
             )
         assert target is not None
         # One pair per week: lock the pair so two quick taps cannot both pass.
-        await session.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"endorse:{tenant}:{endorser_id}:{body.cadre_id}"},
-        )
+        await lock_for_transaction(session, f"endorse:{tenant}:{endorser_id}:{body.cadre_id}")
         pair = sa.or_(
             sa.and_(
                 endorsements.c.endorser_id == endorser_id,

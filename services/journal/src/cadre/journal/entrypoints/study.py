@@ -144,6 +144,21 @@ async def assign_study(body: StudyIn, principal: CurrentPrincipal, request: Requ
     )
 
 
+def _assignments_of(tenant: str, cadre_id: str) -> sa.Select[Any]:
+    """A cadre's study assignments with the items' titles and kinds."""
+    return (
+        sa.select(study_assignments, studies.c.title, studies.c.party_theory, studies.c.due_on)
+        .join(
+            studies,
+            sa.and_(
+                studies.c.tenant == study_assignments.c.tenant,
+                studies.c.study_id == study_assignments.c.study_id,
+            ),
+        )
+        .where(study_assignments.c.tenant == tenant, study_assignments.c.cadre_id == cadre_id)
+    )
+
+
 @router.get("/study", response_model=Page[MyStudyOut])
 async def my_study(
     principal: CurrentPrincipal,
@@ -153,20 +168,7 @@ async def my_study(
     cursor: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Page[MyStudyOut]:
     """My study items, in the order they were assigned (the cursor is the last study id)."""
-    query = (
-        sa.select(study_assignments, studies.c.title, studies.c.party_theory, studies.c.due_on)
-        .join(
-            studies,
-            sa.and_(
-                studies.c.tenant == study_assignments.c.tenant,
-                studies.c.study_id == study_assignments.c.study_id,
-            ),
-        )
-        .where(
-            study_assignments.c.tenant == principal.tenant,
-            study_assignments.c.cadre_id == principal.sub,
-        )
-    )
+    query = _assignments_of(principal.tenant, principal.sub)
     if completed is not None:
         done = study_assignments.c.completed_at.is_not(None)
         query = query.where(done if completed else sa.not_(done))
@@ -207,21 +209,8 @@ async def complete_study(
     async with sessions_of(request)() as session, session.begin():
         row = (
             await session.execute(
-                sa.select(
-                    study_assignments, studies.c.title, studies.c.party_theory, studies.c.due_on
-                )
-                .join(
-                    studies,
-                    sa.and_(
-                        studies.c.tenant == study_assignments.c.tenant,
-                        studies.c.study_id == study_assignments.c.study_id,
-                    ),
-                )
-                .where(
-                    study_assignments.c.tenant == tenant,
-                    study_assignments.c.study_id == study_id,
-                    study_assignments.c.cadre_id == principal.sub,
-                )
+                _assignments_of(tenant, principal.sub)
+                .where(study_assignments.c.study_id == study_id)
                 .with_for_update(of=study_assignments)
             )
         ).first()

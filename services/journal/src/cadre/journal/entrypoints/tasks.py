@@ -273,17 +273,13 @@ async def _locked_task(session: AsyncSession, principal: Principal, task_id: str
 
 async def _advance(session: AsyncSession, row: Any, event: EventEnvelope, **values: Any) -> TaskOut:
     await append(session, task_stream(row.tenant, row.task_id), row.version, [event])
-    await session.execute(
+    updated = await session.execute(
         sa.update(tasks)
         .where(tasks.c.tenant == row.tenant, tasks.c.task_id == row.task_id)
         .values(version=row.version + 1, **values)
+        .returning(tasks)
     )
-    updated = (
-        await session.execute(
-            sa.select(tasks).where(tasks.c.tenant == row.tenant, tasks.c.task_id == row.task_id)
-        )
-    ).one()
-    return task_out(updated)
+    return task_out(updated.one())
 
 
 @router.get("/tasks", response_model=Page[TaskOut])
