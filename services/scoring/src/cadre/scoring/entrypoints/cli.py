@@ -32,13 +32,10 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cadre.events.consumer import IdempotentConsumer
 from cadre.events.db import create_engine, migrate_async, session_factory
-from cadre.events.kafka_loop import BatchConsumerLoop, producer_dead_letter
 from cadre.events.logging import configure_logging
 from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import (
-    consumer_group,
     create_generation,
     drop_generation,
     list_generations,
@@ -53,6 +50,7 @@ from cadre.scoring.domain.contributions import Contribution, contributions
 from cadre.scoring.domain.periods import PeriodError, period_bounds
 from cadre.scoring.domain.ranking import ranked
 from cadre.scoring.domain.ruleset import Ruleset, RulesetError, load_ruleset
+from cadre.scoring.entrypoints.jobs import generation_loop
 from cadre.scoring.settings import ScoringSettings
 
 MIGRATIONS = "cadre.scoring.adapters.migrations"
@@ -104,21 +102,7 @@ async def replay(
                 generation = await create_generation(session, settings.group_prefix)
             rankings = RankingCache(redis, ttl_s=settings.ranking_ttl_s)
             projection = ScoringProjection(generation, rulesets, rankings)
-            group = consumer_group(settings.group_prefix, generation)
-            loop = BatchConsumerLoop(
-                IdempotentConsumer(
-                    name=group,
-                    sessions=sessions,
-                    dead_letter=producer_dead_letter(producer),
-                    apply_batch=projection.apply_batch,
-                    max_attempts=settings.consumer_max_attempts,
-                ),
-                bootstrap=settings.kafka_bootstrap,
-                topics=settings.topics,
-                group_id=group,
-                assign_all=True,
-                max_records=settings.max_records,
-            )
+            loop, _ = generation_loop(settings, sessions, producer, projection, assign_all=True)
             await loop.start()
             done = 0
             try:

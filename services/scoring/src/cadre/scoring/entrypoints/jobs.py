@@ -83,6 +83,34 @@ class ScoringState:
             return await ensure_live_generation(session, self.settings.group_prefix)
 
 
+def generation_loop(
+    settings: ScoringSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    producer: AIOKafkaProducer,
+    projection: ScoringProjection,
+    *,
+    assign_all: bool = False,
+) -> tuple[BatchConsumerLoop, str]:
+    """The consumer loop folding every topic into `projection`'s generation, in that
+    generation's own consumer group (returned beside it)."""
+    group = consumer_group(settings.group_prefix, projection.generation)
+    loop = BatchConsumerLoop(
+        IdempotentConsumer(
+            name=group,
+            sessions=sessions,
+            dead_letter=producer_dead_letter(producer),
+            apply_batch=projection.apply_batch,
+            max_attempts=settings.consumer_max_attempts,
+        ),
+        bootstrap=settings.kafka_bootstrap,
+        topics=settings.topics,
+        group_id=group,
+        assign_all=assign_all,
+        max_records=settings.max_records,
+    )
+    return loop, group
+
+
 async def follow_live_generation(state: ScoringState) -> None:
     """Fold new events into the live generation; when a replay moves the read pointer,
     continue with the new generation's consumer group, which starts where the replay
@@ -96,20 +124,7 @@ async def follow_live_generation(state: ScoringState) -> None:
             state.live = generation
             LIVE_GENERATION.set(generation)
             projection = ScoringProjection(generation, state.rulesets, state.rankings)
-            group = consumer_group(settings.group_prefix, generation)
-            loop = BatchConsumerLoop(
-                IdempotentConsumer(
-                    name=group,
-                    sessions=state.sessions,
-                    dead_letter=producer_dead_letter(producer),
-                    apply_batch=projection.apply_batch,
-                    max_attempts=settings.consumer_max_attempts,
-                ),
-                bootstrap=settings.kafka_bootstrap,
-                topics=settings.topics,
-                group_id=group,
-                max_records=settings.max_records,
-            )
+            loop, group = generation_loop(settings, state.sessions, producer, projection)
             await loop.start()
             log.info("folding into the live generation", generation=generation, group=group)
             try:
