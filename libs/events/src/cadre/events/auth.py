@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from jwt.algorithms import OKPAlgorithm
 
 from cadre.events.problems import Problem
+from cadre.events.units import covers
 from cadre.events.vocabulary import LeaderLevel, Role
 
 AUDIENCE = "cadre-platform"
@@ -45,7 +46,7 @@ class Principal:
 
     def covers(self, unit_path: str) -> bool:
         """True when `unit_path` is this principal's unit or below it."""
-        return unit_path == self.unit_path or unit_path.startswith(self.unit_path.rstrip("/") + "/")
+        return covers(self.unit_path, unit_path)
 
 
 def key_id(tenant: str, serial: int) -> str:

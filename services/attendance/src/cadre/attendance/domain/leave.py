@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from cadre.events.calendar import WorkdayCalendar
+from cadre.events.units import covers
 from cadre.events.vocabulary import HalfDay, LeaderLevel
 
 LEVEL_ORDER = (LeaderLevel.TOWNSHIP, LeaderLevel.COUNTY, LeaderLevel.CITY)
@@ -89,12 +90,6 @@ def leave_workdays(
 
 def overlaps(a: tuple[date, date], b: tuple[date, date]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
-
-
-def covers(leader_unit_path: str, requester_unit_path: str) -> bool:
-    return requester_unit_path == leader_unit_path or requester_unit_path.startswith(
-        leader_unit_path.rstrip("/") + "/"
-    )
 
 
 def check_approver(

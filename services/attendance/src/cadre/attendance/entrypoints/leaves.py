@@ -17,7 +17,6 @@ from cadre.attendance.adapters.tables import leaves
 from cadre.attendance.domain.leave import (
     LeaveRuleError,
     check_approver,
-    covers,
     leave_workdays,
     overlaps,
     route_chain,
@@ -46,6 +45,7 @@ from cadre.events.envelope import EventEnvelope, new_event_id
 from cadre.events.pagination import MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
 from cadre.events.store import append
+from cadre.events.units import covers
 from cadre.events.vocabulary import READ_ALL_ROLES, HalfDay, LeaderLevel, LeaveKind, Role
 
 router = APIRouter(tags=["leave"])

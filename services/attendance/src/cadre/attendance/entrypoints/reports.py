@@ -21,7 +21,6 @@ from cadre.attendance.adapters.tables import (
     people,
     unit_paths,
 )
-from cadre.attendance.domain.leave import covers
 from cadre.attendance.entrypoints.checkins import device_stream
 from cadre.attendance.entrypoints.common import CurrentPrincipal, sessions_of
 from cadre.events.auth import Principal
@@ -29,6 +28,7 @@ from cadre.events.catalogue import DeviceUnbound, DeviceUnboundData
 from cadre.events.context import ChangeContext
 from cadre.events.problems import Problem
 from cadre.events.store import append, stream_version
+from cadre.events.units import covers
 from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, Role
 
 router = APIRouter()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from cadre.events.auth import Principal
+from cadre.events.units import covers
 from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, Dimension, LeaderLevel, Role
 
 # The tags the platform knows, and the dimension an entry with the tag belongs to. Free
@@ -31,11 +32,6 @@ class Refused(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
-
-
-def covers(unit_path: str, other_path: str) -> bool:
-    """True when `other_path` is `unit_path` or below it."""
-    return other_path == unit_path or other_path.startswith(unit_path.rstrip("/") + "/")
 
 
 def can_read_all(principal: Principal) -> bool:

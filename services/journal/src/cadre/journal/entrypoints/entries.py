@@ -23,6 +23,7 @@ from cadre.events.envelope import new_event_id
 from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from cadre.events.problems import Problem
 from cadre.events.store import append, read_stream
+from cadre.events.units import covers
 from cadre.events.vocabulary import Dimension, Role
 from cadre.journal.adapters import uploads
 from cadre.journal.adapters.inbound import lock_day
@@ -34,7 +35,6 @@ from cadre.journal.domain.rules import (
     check_edit,
     check_entry_day,
     check_tags,
-    covers,
     entry_dimension,
     may_view,
 )

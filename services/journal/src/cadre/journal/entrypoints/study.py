@@ -22,9 +22,10 @@ from cadre.events.envelope import new_event_id
 from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
 from cadre.events.store import append
+from cadre.events.units import covers
 from cadre.events.vocabulary import Role
 from cadre.journal.adapters.tables import REPLICA, studies, study_assignments
-from cadre.journal.domain.rules import can_read_all, check_assigner, covers, study_shortfall
+from cadre.journal.domain.rules import can_read_all, check_assigner, study_shortfall
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,

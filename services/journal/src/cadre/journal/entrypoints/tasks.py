@@ -30,6 +30,7 @@ from cadre.events.envelope import EventEnvelope, new_event_id
 from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from cadre.events.problems import Problem
 from cadre.events.store import append
+from cadre.events.units import covers
 from cadre.events.vocabulary import Dimension, Role
 from cadre.journal.adapters import uploads
 from cadre.journal.adapters.tables import REPLICA, attachments, entries, tasks
@@ -37,7 +38,6 @@ from cadre.journal.domain.rules import (
     can_read_all,
     check_assigner,
     check_task_owner,
-    covers,
 )
 from cadre.journal.domain.tasks import (
     TaskStatus,

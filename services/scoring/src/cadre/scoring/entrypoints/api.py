@@ -18,6 +18,7 @@ from cadre.events.context import ChangeContext
 from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from cadre.events.problems import Problem
 from cadre.events.store import ConcurrencyError, append
+from cadre.events.units import covers
 from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, Dimension, Light, Role
 from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import list_generations
@@ -431,7 +432,7 @@ async def unit_stars(
     generation = await state.generation()
     unit = await _visible_unit(request, principal, generation, unit_id)
     name, items = await _stars(state, generation, principal.tenant, period)
-    subtree = [i for i in items if _under(i["unit_path"], unit.path)]
+    subtree = [i for i in items if covers(unit.path, i["unit_path"])]
     offset = _offset(cursor)
     return StarsOut(
         period=name,
@@ -456,10 +457,6 @@ async def cadre_stars(
     if mine is None:
         raise Problem(404, "cadre-not-found", f"Cadre {cadre_id!r} is not active.")
     return {"period": name, "generation": generation, **mine}
-
-
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 async def _stars(
