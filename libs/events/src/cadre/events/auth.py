@@ -167,9 +167,12 @@ async def _fetch_jwks(url: str) -> Mapping[str, Any]:
         return jwks
 
 
-def bearer_token(request: Request) -> str:
+def bearer_token(request: Request, allow_query: bool = False) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if allow_query and not header and request.query_params.get("access_token"):
+        # Browsers' EventSource cannot send headers; streams accept ?access_token= instead.
+        return request.query_params["access_token"].strip()
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(
             401,
@@ -182,12 +185,13 @@ def bearer_token(request: Request) -> str:
 
 def principal_dependency(
     verifier_for: Callable[[Request], Callable[[str], Awaitable[Principal]]],
+    allow_query: bool = False,
 ) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency answering 401 problem+json for any unacceptable token;
     `verifier_for(request)` gives the verify function (usually from the app's state)."""
 
     async def current_principal(request: Request) -> Principal:
-        token = bearer_token(request)
+        token = bearer_token(request, allow_query)
         try:
             return await verifier_for(request)(token)
         except TokenError as exc:
@@ -215,6 +219,13 @@ def directory_verifier(request: Request) -> JwksVerifier:
 # The caller, from a directory-signed bearer token; for every service but the directory.
 CurrentPrincipal = Annotated[
     Principal, Depends(principal_dependency(lambda request: directory_verifier(request).verify))
+]
+# The same for event streams, which also take the token as `?access_token=`.
+StreamPrincipal = Annotated[
+    Principal,
+    Depends(
+        principal_dependency(lambda request: directory_verifier(request).verify, allow_query=True)
+    ),
 ]
 
 

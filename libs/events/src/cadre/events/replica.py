@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cadre.events.calendar import WorkdayCalendar
 from cadre.events.catalogue import (
     AnyEvent,
     CadreDeactivated,
@@ -185,3 +186,11 @@ class DirectoryReplica:
             sa.select(units.c.path).where(units.c.tenant == tenant, units.c.unit_id == unit_id)
         )
         return path
+
+    async def calendar(self, session: AsyncSession, tenant: str) -> WorkdayCalendar:
+        """The official calendar with the tenant's own overrides on top."""
+        overrides = self.workday_overrides
+        rows = await session.execute(
+            sa.select(overrides.c.day, overrides.c.workday).where(overrides.c.tenant == tenant)
+        )
+        return WorkdayCalendar({r.day: r.workday for r in rows})

@@ -12,7 +12,6 @@ from cadre.attendance.adapters.tables import (
     check_ins,
     fences,
     leaves,
-    workday_overrides,
 )
 from cadre.attendance.domain.geo import Fence
 from cadre.attendance.domain.spoofing import Fix
@@ -38,12 +37,7 @@ async def unit_fences(session: AsyncSession, tenant: str, unit_id: str) -> list[
 
 
 async def calendar(session: AsyncSession, tenant: str) -> WorkdayCalendar:
-    rows = await session.execute(
-        sa.select(workday_overrides.c.day, workday_overrides.c.workday).where(
-            workday_overrides.c.tenant == tenant
-        )
-    )
-    return WorkdayCalendar({r.day: r.workday for r in rows})
+    return await REPLICA.calendar(session, tenant)
 
 
 async def neighbours(session: AsyncSession, tenant: str, cadre_id: str, at: datetime) -> list[Fix]:
