@@ -215,9 +215,13 @@ class TokenMint:
         self.kid = key_id(tenant, 1)
         self._key = Ed25519PrivateKey.generate()
 
+    def jwks(self) -> dict[str, Any]:
+        """What the directory would serve at /.well-known/jwks.json."""
+        return {"keys": [public_jwk(self._key, self.kid)]}
+
     def verifier(self) -> JwksVerifier:
         async def fetch(_: str) -> dict[str, Any]:
-            return {"keys": [public_jwk(self._key, self.kid)]}
+            return self.jwks()
 
         return JwksVerifier("test", fetch=fetch, min_refresh_s=0)
 

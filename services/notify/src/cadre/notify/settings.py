@@ -29,6 +29,7 @@ class NotifySettings(ServiceSettings):
     service_name: str = "notify"
     http_port: int = 8005
     consumer_group: str = "notify.inbound"
+    consumer_max_records: int = Field(500, ge=1, le=5000)
     inbound_topics: list[str] = Field(
         default_factory=lambda: [
             events_topic(source) for source in ("directory", "attendance", "journal", "scoring")

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.notify.adapters.senders import Outcome, Sender
@@ -85,7 +86,8 @@ async def record_outcome(
 ) -> str:
     attempt = row.attempts + 1
     await session.execute(
-        sa.insert(delivery_attempts).values(
+        insert(delivery_attempts)
+        .values(
             delivery_id=row.delivery_id,
             attempt=attempt,
             at=now,
@@ -94,6 +96,7 @@ async def record_outcome(
             error=outcome.error,
             duration_ms=outcome.duration_ms,
         )
+        .on_conflict_do_nothing()  # already logged as interrupted (the lease ran out)
     )
     values: dict[str, Any] = {"lease_until": None}
     if outcome.ok:

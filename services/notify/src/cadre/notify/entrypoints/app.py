@@ -27,7 +27,11 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             max_attempts=settings.consumer_max_attempts,
         )
         subscribe_idempotent(
-            runtime.broker, consumer, *settings.inbound_topics, group_id=settings.consumer_group
+            runtime.broker,
+            consumer,
+            *settings.inbound_topics,
+            group_id=settings.consumer_group,
+            max_records=settings.consumer_max_records,
         )
 
     async def start(runtime: ServiceRuntime) -> None:
