@@ -855,3 +855,17 @@ async def test_a_repeated_upload_with_the_same_idempotency_key_posts_one_entry(
     assert first.json()["entry_id"] == second.json()["entry_id"]
     mine = await journal.client.get("/v1/entries", headers=journal.cadre(11))
     assert [i["text"] for i in mine.json()["items"]].count("网络不好，重复提交") == 1
+
+
+async def test_feeds_refuse_days_outside_what_a_journal_can_hold(journal: Journal) -> None:
+    """Found by schemathesis: year 1 at UTC+8 falls into year 0, which PostgreSQL cannot hold."""
+    for path in ("/v1/feed", "/v1/entries"):
+        response = await journal.client.get(
+            path, headers=journal.admin(), params={"from_day": "0001-01-01"}
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    back_check = await journal.client.get(
+        "/v1/back-check", headers=journal.admin(), params={"q": "扶贫", "to_day": "0001-01-01"}
+    )
+    assert back_check.status_code == 422

@@ -506,13 +506,16 @@ async def _page(
 
 
 Text = Annotated[str | None, Query(min_length=1, max_length=128)]
+# Journals began long after 1900; the bound also keeps local midnights inside what
+# PostgreSQL's timestamps can hold (year 1 in UTC+8 would fall into year 0).
+Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(9999, 12, 1))]
 
 
 def _filters(
     unit_id: Text = None,
     cadre_id: Text = None,
-    from_day: date | None = None,
-    to_day: date | None = None,
+    from_day: Day = None,
+    to_day: Day = None,
     tag: Text = None,
     has_attachment: bool | None = None,
 ) -> FeedFilters:
@@ -536,8 +539,8 @@ Filters = Annotated[FeedFilters, Depends(_filters)]
 async def my_entries(
     principal: CurrentPrincipal,
     request: Request,
-    from_day: date | None = None,
-    to_day: date | None = None,
+    from_day: Day = None,
+    to_day: Day = None,
     tag: Text = None,
     has_attachment: bool | None = None,
     limit: Limit = DEFAULT_LIMIT,

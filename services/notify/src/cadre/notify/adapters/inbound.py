@@ -31,7 +31,7 @@ from cadre.events.catalogue import (
     TaskCompleted,
     TaskReopened,
 )
-from cadre.events.consumer import InboundRecord
+from cadre.events.consumer import ApplyBatchFn, InboundRecord
 from cadre.events.logging import get_logger
 from cadre.events.vocabulary import LeaderLevel
 from cadre.notify.adapters.inbox import Draft, write_notifications
@@ -247,9 +247,7 @@ async def queue_webhooks(session: AsyncSession, batch: Sequence[AnyEvent], now: 
     return len(rows)
 
 
-def inbound_applier(
-    config: RoutingConfig,
-) -> Callable[[AsyncSession, Sequence[tuple[AnyEvent, InboundRecord]]], object]:
+def inbound_applier(config: RoutingConfig) -> ApplyBatchFn:
     async def apply_batch(
         session: AsyncSession, batch: Sequence[tuple[AnyEvent, InboundRecord]]
     ) -> None:

@@ -156,7 +156,13 @@ deliveries = sa.Table(
         "next_attempt_at",
         postgresql_where=sa.text("status = 'pending'"),
     ),
+    sa.Index(
+        "deliveries_in_flight",
+        "lease_until",
+        postgresql_where=sa.text("status = 'sending'"),
+    ),
     sa.Index("deliveries_by_subscription", "subscription_id", "created_at"),
+    sa.Index("deliveries_log", "tenant", "created_at"),
     sa.Index(
         "deliveries_held", "tenant", "recipient_id", postgresql_where=sa.text("status = 'held'")
     ),

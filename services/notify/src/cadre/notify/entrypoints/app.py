@@ -22,7 +22,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         consumer = IdempotentConsumer(
             name=settings.consumer_group,
             sessions=runtime.sessions,
-            apply_batch=inbound_applier(routing_config(settings)),  # type: ignore[arg-type]
+            apply_batch=inbound_applier(routing_config(settings)),
             dead_letter=broker_dead_letter(runtime.broker),
             max_attempts=settings.consumer_max_attempts,
         )
