@@ -4,7 +4,6 @@ several instances never emit twice (SKIP LOCKED lets instances share the work)."
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.catalogue import TaskOverdue, TaskOverdueData
 from cadre.events.logging import get_logger
+from cadre.events.periodic import repeat
 from cadre.events.store import append
 from cadre.events.vocabulary import Dimension
 from cadre.journal.adapters.tables import tasks
@@ -66,13 +66,10 @@ async def note_overdue(sessions: async_sessionmaker[AsyncSession], now: datetime
 
 
 async def run_overdue_sweep(sessions: async_sessionmaker[AsyncSession], interval_s: float) -> None:
-    while True:
-        try:
-            noted = await note_overdue(sessions, datetime.now(UTC))
-            if noted:
-                log.info("tasks overdue", count=noted)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database may be away; try again next round
-            log.warning("overdue sweep failed", error=repr(exc))
-        await asyncio.sleep(interval_s)
+    async def sweep() -> bool:
+        noted = await note_overdue(sessions, datetime.now(UTC))
+        if noted:
+            log.info("tasks overdue", count=noted)
+        return False  # note_overdue already works through every batch
+
+    await repeat("overdue-sweep", interval_s, sweep)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cadre.events.units import ancestor_paths
 from cadre.events.vocabulary import LeaderLevel, Role
 from cadre.notify.adapters.tables import REPLICA, people, person_names, person_roles, unit_paths
 from cadre.notify.domain.routing import (
@@ -20,12 +21,6 @@ from cadre.notify.domain.routing import (
     approvers,
     nearest_leaders,
 )
-
-
-def ancestors(path: str) -> list[str]:
-    """/t/east/v1 → /t, /t/east, /t/east/v1."""
-    parts = [p for p in path.split("/") if p]
-    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 async def leaders_over(session: AsyncSession, tenant: str, path: str) -> list[Candidate]:
@@ -42,7 +37,7 @@ async def leaders_over(session: AsyncSession, tenant: str, path: str) -> list[Ca
             people.c.tenant == tenant,
             people.c.active,
             people.c.leader_level.is_not(None),
-            unit_paths.c.path.in_(ancestors(path)),
+            unit_paths.c.path.in_(ancestor_paths(path)),
         )
     )
     return [Candidate(r.cadre_id, r.path, LeaderLevel(r.leader_level)) for r in rows]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.logging import get_logger
+from cadre.events.periodic import repeat
 from cadre.notify.adapters.deliveries import deliver_due
 from cadre.notify.adapters.inbound import RoutingConfig
 from cadre.notify.adapters.schedule import remind, send_digests
@@ -38,41 +38,35 @@ async def run_deliveries(
     clock: Clock = wall_clock,
 ) -> None:
     policy = settings.retry_policy()
-    while True:
-        try:
-            counts = await deliver_due(
-                sessions,
-                senders,
-                policy,
-                now=clock(),
-                limit=settings.delivery_batch,
-                lease=timedelta(seconds=settings.delivery_lease_s),
-                concurrency=settings.delivery_concurrency,
-            )
-            if counts:
-                log.info("deliveries", **counts)
-            if sum(counts.values()) >= settings.delivery_batch:
-                continue  # more may be waiting
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database may be away; try again next round
-            log.warning("delivery round failed", error=repr(exc))
-        await asyncio.sleep(settings.delivery_poll_s)
+
+    async def deliver() -> bool:
+        counts = await deliver_due(
+            sessions,
+            senders,
+            policy,
+            now=clock(),
+            limit=settings.delivery_batch,
+            lease=timedelta(seconds=settings.delivery_lease_s),
+            concurrency=settings.delivery_concurrency,
+        )
+        if counts:
+            log.info("deliveries", **counts)
+        return sum(counts.values()) >= settings.delivery_batch  # more may be waiting
+
+    await repeat("deliveries", settings.delivery_poll_s, deliver)
 
 
 async def run_reminders(
     sessions: async_sessionmaker[AsyncSession], settings: NotifySettings, clock: Clock = wall_clock
 ) -> None:
     config, rules = routing_config(settings), settings.reminder_rules()
-    while True:
-        try:
-            now = clock()
-            reminded = await remind(sessions, now, config, rules)
-            digests = await send_digests(sessions, now, config)
-            if reminded or digests:
-                log.info("reminders", reminders=reminded, digests=digests)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("reminder round failed", error=repr(exc))
-        await asyncio.sleep(settings.reminder_interval_s)
+
+    async def tick() -> bool:
+        now = clock()
+        reminded = await remind(sessions, now, config, rules)
+        digests = await send_digests(sessions, now, config)
+        if reminded or digests:
+            log.info("reminders", reminders=reminded, digests=digests)
+        return False
+
+    await repeat("reminders", settings.reminder_interval_s, tick)

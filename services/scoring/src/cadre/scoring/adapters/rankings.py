@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cadre.events.units import ancestor_paths
 from cadre.events.vocabulary import Dimension
 from cadre.scoring.adapters.tables import contributions, members
-from cadre.scoring.domain.periods import ancestor_paths
 from cadre.scoring.domain.ruleset import Ruleset
 
 CadreKey = tuple[str, str]

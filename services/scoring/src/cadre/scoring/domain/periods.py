@@ -90,9 +90,3 @@ def periods_containing(day: date) -> list[str]:
         f"{day.year}-H{1 if day.month <= 6 else 2}",
         str(day.year),
     ]
-
-
-def ancestor_paths(unit_path: str) -> list[str]:
-    """`/demo/wangmo/leye` → `/demo`, `/demo/wangmo`, `/demo/wangmo/leye`."""
-    parts = [part for part in unit_path.split("/") if part]
-    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
