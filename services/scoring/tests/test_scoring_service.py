@@ -196,6 +196,21 @@ async def test_radar_matches_the_pure_rules_and_explain_adds_up(scoring: Scoring
     assert any(i["cap_effect"] < 0 for i in endorsed) == (len(endorsed) > 20)
 
 
+async def test_the_unit_average_is_the_mean_radar_of_the_cadres_unit(scoring: Scoring) -> None:
+    synthetic = scoring.synthetic
+    east = [synthetic.cadre_id(n) for n in range(20) if n % 2 == 0]
+    expected = [pure_radar(synthetic.events, cadre, OCTOBER) for cadre in east]
+    answer = await scoring.get("/v1/cadres/c000/unit-average", scoring.cadre(0), period="2026-10")
+    assert answer["unit_path"] == synthetic.unit_path(0)
+    assert answer["members"] == len(east)
+    for dimension in Dimension:
+        mean = sum(r.dimensions[dimension] for r in expected) / len(east)
+        assert answer["dimensions"][dimension.value] == pytest.approx(mean)
+    assert answer["composite"] == pytest.approx(sum(r.composite for r in expected) / len(east))
+    hidden = await scoring.client.get("/v1/cadres/c001/unit-average", headers=scoring.cadre(0))
+    assert hidden.status_code == 404, "no average of a unit through someone you may not see"
+
+
 async def test_the_timeline_gives_each_day(scoring: Scoring) -> None:
     answer = await scoring.get(
         "/v1/cadres/c000/timeline", **{"from": "2026-10-10", "to": "2026-10-20"}

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cadre.events.calendar import WorkdayCalendar
 from cadre.events.vocabulary import Dimension
 from cadre.scoring.adapters.projection import contribution_of_row, fact_of_row
+from cadre.scoring.adapters.rankings import in_subtree
 from cadre.scoring.adapters.tables import (
     contributions,
     facts,
@@ -85,6 +86,38 @@ async def dimension_totals(
     for dimension, points in rows:
         totals[Dimension(dimension)] = round(float(points), 6)
     return totals
+
+
+async def unit_dimension_averages(
+    session: AsyncSession, gen: int, tenant: str, unit_path: str, start: date, end: date
+) -> tuple[int, dict[Dimension, float]]:
+    """The mean of each dimension over the active members of `unit_path` and below (members
+    with no points count as 0), and how many members that is."""
+    in_unit = sa.select(members.c.cadre_id).where(
+        members.c.generation == gen,
+        members.c.tenant == tenant,
+        members.c.active.is_(True),
+        in_subtree(members.c.unit_path, unit_path),
+    )
+    count = int(
+        await session.scalar(sa.select(sa.func.count()).select_from(in_unit.subquery())) or 0
+    )
+    averages = dict.fromkeys(Dimension, 0.0)
+    if count == 0:
+        return 0, averages
+    rows = await session.execute(
+        sa.select(contributions.c.dimension, sa.func.sum(contributions.c.points))
+        .where(
+            contributions.c.generation == gen,
+            contributions.c.tenant == tenant,
+            contributions.c.cadre_id.in_(in_unit),
+            contributions.c.day.between(start, end),
+        )
+        .group_by(contributions.c.dimension)
+    )
+    for dimension, points in rows:
+        averages[Dimension(dimension)] = round(float(points) / count, 6)
+    return count, averages
 
 
 async def explain_rows(

@@ -125,6 +125,44 @@ async def radar(
     )
 
 
+class UnitAverageOut(BaseModel):
+    cadre_id: str
+    unit_path: str = Field(description="the cadre's unit; the average covers it and below")
+    period: str
+    members: int = Field(description="active members averaged (those with no points count 0)")
+    dimensions: dict[Dimension, float]
+    composite: float
+    generation: int
+
+
+@router.get(
+    "/cadres/{cadre_id}/unit-average",
+    tags=["scores"],
+    summary="The average radar of the cadre's unit, to overlay on the cadre's own",
+)
+async def unit_average(
+    cadre_id: str, request: Request, principal: CurrentPrincipal, period: PeriodQuery = None
+) -> UnitAverageOut:
+    state = state_of(request)
+    generation = await state.generation()
+    member = await _visible_member(request, principal, generation, cadre_id)
+    name, start, end = _period(state, principal.tenant, period)
+    ruleset = state.rulesets.for_tenant(principal.tenant)
+    async with state.sessions() as session:
+        count, averages = await queries.unit_dimension_averages(
+            session, generation, principal.tenant, member.unit_path, start, end
+        )
+    return UnitAverageOut(
+        cadre_id=cadre_id,
+        unit_path=member.unit_path,
+        period=name,
+        members=count,
+        dimensions=averages,
+        composite=round(sum(ruleset.weights[d] * v for d, v in averages.items()), 6),
+        generation=generation,
+    )
+
+
 class ContributionOut(BaseModel):
     event_id: uuid.UUID
     day: date
