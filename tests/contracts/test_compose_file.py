@@ -16,7 +16,7 @@ import pytest
 import yaml
 from compose_spec import PyCompose
 
-from cadre.devstack.infra import SERVICES
+from cadre.devstack.infra import PROCESSES, SERVICES
 from cadre.devstack.ports import SERVICE_PORTS
 from cadre.events.topics import ALL_DLQ_TOPICS, ALL_EVENT_TOPICS
 
@@ -36,7 +36,7 @@ def compose() -> dict[str, Any]:
 
 def test_the_file_is_valid_compose(compose: dict[str, Any]) -> None:
     parsed = PyCompose.from_json(json.dumps(compose))
-    assert set(parsed.service_names()) == {"kafka", "kafka-init", "postgres", "redis", *SERVICES}
+    assert set(parsed.service_names()) == {"kafka", "kafka-init", "postgres", "redis", *PROCESSES}
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_each_database_is_created_for_its_service() -> None:
     assert set(re.findall(r"CREATE DATABASE (\w+);", sql)) == {f"cadre_{s}" for s in SERVICES}
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", PROCESSES)
 def test_each_service_has_a_container_with_health_check_and_its_port(
     compose: dict[str, Any], name: str
 ) -> None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cadre.devstack import ports
-from cadre.devstack.infra import SERVICES, Infra
+from cadre.devstack.infra import PROCESSES, Infra
 from cadre.devstack.kafka import resolve_kafka_libs
 from cadre.devstack.paths import stack_dir
 from cadre.devstack.processes import StackError, port_open
@@ -56,14 +56,14 @@ def _start_infra() -> Infra:
 
 @app.command()
 def up(
-    services: str = typer.Option(",".join(SERVICES), help="Comma-separated services to run."),
+    services: str = typer.Option(",".join(PROCESSES), help="Comma-separated services to run."),
 ) -> None:
     """Start Kafka, PostgreSQL, Redis and every service; Ctrl-C stops all of it."""
     chosen = [s.strip() for s in services.split(",") if s.strip()]
-    unknown = sorted(set(chosen) - set(SERVICES))
+    unknown = sorted(set(chosen) - set(PROCESSES))
     if unknown:
         console.print(
-            f"[red]unknown services:[/red] {', '.join(unknown)}; known: {', '.join(SERVICES)}"
+            f"[red]unknown services:[/red] {', '.join(unknown)}; known: {', '.join(PROCESSES)}"
         )
         raise typer.Exit(2)
     _stop_on_signals()
@@ -143,7 +143,7 @@ def status() -> None:
         ("Kafka", ports.kafka_port()),
         ("PostgreSQL", ports.postgres_port()),
         ("Redis", ports.redis_port()),
-    ] + [(s, ports.service_port(s)) for s in SERVICES]
+    ] + [(s, ports.service_port(s)) for s in PROCESSES]
     for name, port in rows:
         table.add_row(
             name, str(port), "[green]up[/green]" if port_open(port) else "[red]down[/red]"

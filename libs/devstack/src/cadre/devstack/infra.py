@@ -20,7 +20,9 @@ from cadre.devstack.processes import StackError, port_open
 from cadre.devstack.redis import RedisServer
 from cadre.events.topics import ALL_DLQ_TOPICS, ALL_EVENT_TOPICS
 
-SERVICES = ("directory", "attendance", "journal", "scoring", "notify")
+SERVICES = ("directory", "attendance", "journal", "scoring", "notify")  # each has a database
+# What `make up` runs: the services, then the dashboard, which reads their APIs.
+PROCESSES = (*SERVICES, "dashboard")
 EVENT_TOPIC_PARTITIONS = 6
 # Replays read the whole log, so event topics never expire (DESIGN section 3).
 REPLAY_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}

@@ -27,6 +27,7 @@ def redis_port() -> int:
 
 
 SERVICE_PORTS: dict[str, int] = {
+    "dashboard": 8000,
     "directory": 8001,
     "attendance": 8002,
     "journal": 8003,

@@ -144,12 +144,52 @@ def create_service_app(
             await runtime.redis.aclose()
             await engine.dispose()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
-    install_problem_handlers(app)
+    def checks(app: FastAPI) -> dict[str, Callable[[], Awaitable[Any]]]:
+        runtime: ServiceRuntime = app.state.runtime
+        return {
+            "postgres": lambda: _check_postgres(runtime.engine),
+            "redis": lambda: asyncio.wait_for(runtime.redis.ping(), timeout=2),
+            "kafka": lambda: _tcp_reachable(settings.kafka_bootstrap),
+        }
 
+    app = create_web_app(
+        settings,
+        title=title,
+        description=description,
+        lifespan=lifespan,
+        readiness_checks=checks,
+        routers=routers,
+        root_routers=root_routers,
+    )
     app.add_middleware(IdempotencyMiddleware, ttl=timedelta(hours=settings.idempotency_ttl_hours))
+    # Added last, so it wraps the idempotency middleware as before: correlation outermost.
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(CorrelationMiddleware, service=settings.service_name)
+    return app
+
+
+ReadinessChecks = Callable[[FastAPI], dict[str, Callable[[], Awaitable[Any]]]]
+
+
+def create_web_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], Any],
+    readiness_checks: ReadinessChecks,
+    routers: Sequence[APIRouter] = (),
+    root_routers: Sequence[APIRouter] = (),
+    middleware: bool = False,
+) -> FastAPI:
+    """The HTTP conventions every process shares: problem+json errors, `/healthz`, `/readyz`
+    over the given checks, `/metrics`, routers under /v1. With `middleware`, also the NUL
+    guard and correlation ids (a service without a database uses this directly)."""
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    if middleware:
+        app.add_middleware(NulGuardMiddleware)
+        app.add_middleware(CorrelationMiddleware, service=settings.service_name)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -162,14 +202,8 @@ def create_service_app(
         responses={503: {"description": "A dependency is unreachable"}},
     )
     async def readyz() -> JSONResponse:
-        runtime: ServiceRuntime = app.state.runtime
-        checks: dict[str, Callable[[], Awaitable[Any]]] = {
-            "postgres": lambda: _check_postgres(runtime.engine),
-            "redis": lambda: asyncio.wait_for(runtime.redis.ping(), timeout=2),
-            "kafka": lambda: _tcp_reachable(settings.kafka_bootstrap),
-        }
         results: dict[str, str] = {}
-        for name, check in checks.items():
+        for name, check in readiness_checks(app).items():
             try:
                 await check()
                 results[name] = "ok"

@@ -1,0 +1,3 @@
+from cadre.dashboard.entrypoints.main import run
+
+run()
