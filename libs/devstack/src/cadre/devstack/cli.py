@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cadre.devstack import ports
+from cadre.devstack.demo_activity import seed_demo_activity
 from cadre.devstack.infra import PROCESSES, Infra
 from cadre.devstack.kafka import resolve_kafka_libs
 from cadre.devstack.paths import stack_dir
@@ -89,11 +90,33 @@ def up(
         infra.stop(_say)
         raise typer.Exit(1)
     _print_urls(supervised)
+    urls = {s.name: s.url for s in supervised}
+    seed = None
+    if {"directory", "attendance", "journal"} <= set(urls):
+
+        def seed() -> None:
+            _seed_quietly(urls)
+
     try:
-        Supervisor(supervised, _say).run()
+        Supervisor(supervised, _say, on_all_ready=seed).run()
     finally:
         infra.stop(_say)
         _say("stopped")
+
+
+def _seed_quietly(urls: dict[str, str]) -> None:
+    try:
+        seed_demo_activity(urls, report=_say)
+    except Exception as exc:  # the stack runs on without demo activity
+        _say(f"[yellow]demo activity not loaded:[/yellow] {exc!r} (try `cadre-stack seed`)")
+
+
+@app.command()
+def seed(tenant: str = typer.Option("demo", help="The tenant the demo was loaded into.")) -> None:
+    """Post today's demo activity (check-ins, journals, likes, endorsements, a spoofer)
+    through the running services' APIs; `make up` does this once the services are ready."""
+    urls = {s: f"http://127.0.0.1:{ports.service_port(s)}" for s in PROCESSES}
+    seed_demo_activity(urls, tenant, report=_say)
 
 
 def _print_urls(services: list[SupervisedService]) -> None:
@@ -110,6 +133,8 @@ def _print_urls(services: list[SupervisedService]) -> None:
     table.add_row("data and logs", str(stack_dir()))
     console.print(table)
     console.print(
+        f"Dashboard: http://127.0.0.1:{ports.service_port('dashboard')} "
+        "(log in as orgadmin / demo). "
         "Demo tenant `demo`, password `demo` for every login: orgadmin, city.leader, "
         "county.leader, township.leader, cadre1 … cadre20, super.admin, senior.admin, "
         "junior.admin. Get a token: curl -X POST http://127.0.0.1:8001/v1/auth/token "

@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cadre.devstack import ports
 from cadre.devstack.paths import stack_dir
 from cadre.devstack.processes import spawn, stop_process
 
@@ -47,10 +49,17 @@ def _healthy(url: str) -> bool:
 
 
 class Supervisor:
-    def __init__(self, services: list[SupervisedService], report: Reporter) -> None:
+    def __init__(
+        self,
+        services: list[SupervisedService],
+        report: Reporter,
+        on_all_ready: Callable[[], None] | None = None,
+    ) -> None:
         self.services = services
         self.report = report
         self._stopping = False
+        # Runs once, in a thread of its own, when every service first answers /healthz.
+        self._on_all_ready = on_all_ready
 
     def request_stop(self, *_: object) -> None:
         self._stopping = True
@@ -105,6 +114,9 @@ class Supervisor:
                 service.ready = True
                 took = now - service.started_at
                 self.report(f"{service.name}: ready at {service.url} ({took:.1f}s)")
+        if self._on_all_ready is not None and all(s.ready for s in self.services):
+            callback, self._on_all_ready = self._on_all_ready, None
+            threading.Thread(target=callback, name="on-all-ready", daemon=True).start()
 
 
 def service_command(name: str) -> list[str]:
@@ -115,6 +127,11 @@ def service_env(name: str, port: int) -> dict[str, str]:
     env = {f"CADRE_{name.upper()}_HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     if name == "directory":
         env["CADRE_DIRECTORY_LOAD_DEMO"] = "true"  # `make up` runs with the demo tenant
+    if name == "dashboard":  # it reads the others' APIs wherever they were moved to
+        for upstream in ("directory", "attendance", "journal", "scoring", "notify"):
+            env[f"CADRE_DASHBOARD_{upstream.upper()}_URL"] = (
+                f"http://127.0.0.1:{ports.service_port(upstream)}"
+            )
     if name == "journal":  # attachments live with the rest of the stack's data
         env["CADRE_JOURNAL_BLOB_DIR"] = str(stack_dir() / "journal-blobs")
     return {**env, **{k: v for k, v in os.environ.items() if k.startswith("CADRE_")}}

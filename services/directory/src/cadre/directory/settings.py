@@ -14,3 +14,5 @@ class DirectorySettings(ServiceSettings):
     http_port: int = 8001
     # Load (idempotently) the demo tenant with its logins at start; `make up` turns it on.
     load_demo: bool = False
+    # The tenant the demo goes into (tests load it into a tenant of their own).
+    demo_tenant: str = "demo"

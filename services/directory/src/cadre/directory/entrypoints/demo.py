@@ -155,10 +155,10 @@ async def load_demo(runtime: ServiceRuntime, tenant: str = TENANT) -> int:
 def load_demo_if_wanted(settings: DirectorySettings) -> Callable[[ServiceRuntime], Awaitable[None]]:
     async def on_startup(runtime: ServiceRuntime) -> None:
         if settings.load_demo:
-            changes = await load_demo(runtime)
+            changes = await load_demo(runtime, settings.demo_tenant)
             log.info(
                 "demo tenant loaded" if changes else "demo tenant already present",
-                tenant=TENANT,
+                tenant=settings.demo_tenant,
                 changes=changes,
             )
 
