@@ -8,9 +8,7 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -18,72 +16,23 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
-from cadre.devstack.infra import SERVICES, Infra, create_databases, drop_database
-from cadre.devstack.ports import free_port
-from cadre.devstack.processes import spawn, stop_process, wait_for_port
+from cadre.devstack.infra import PROCESSES, SERVICES, Infra
+from cadre.devstack.service_stack import ServiceStack, service_stack
 from cadre.events.db import alembic_config
 
 pytestmark = [pytest.mark.integration]
 
 
-@dataclass
-class RunningService:
-    name: str
-    url: str
-    database: str
-    log_file: Path
-
-
 @pytest.fixture(scope="module")
-def services(
-    infra: Infra, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, RunningService]]:
+def services(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceStack]:
     logs = tmp_path_factory.mktemp("service-logs")
-    admin = infra.pg_url("postgres", "postgresql")
-    running: dict[str, RunningService] = {}
-    processes: list[subprocess.Popen[bytes]] = []
-    suffix = uuid.uuid4().hex[:8]
-    ports = {name: free_port() for name in SERVICES}
-    directory_url = f"http://127.0.0.1:{ports['directory']}"
-    try:
-        for name in SERVICES:
-            database = f"cadre_{name}_{suffix}"
-            asyncio.run(create_databases(admin, [database]))
-            port = ports[name]
-            env = {
-                f"CADRE_{name.upper()}_HTTP_PORT": str(port),
-                f"CADRE_{name.upper()}_DATABASE_URL": infra.pg_url(database),
-                "CADRE_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-                "CADRE_REDIS_URL": infra.redis_url,
-                "CADRE_DIRECTORY_LOAD_DEMO": "true",  # logins for authenticated fuzzing
-                # Its own consumer group: never move the offsets of a running `make up`.
-                "CADRE_ATTENDANCE_REPLICA_GROUP": f"replica-{suffix}",
-                "CADRE_SCORING_GROUP_PREFIX": f"scoring-{suffix}",
-                "CADRE_JOURNAL_CONSUMER_GROUP": f"journal-{suffix}",
-                "CADRE_NOTIFY_CONSUMER_GROUP": f"notify-{suffix}",
-                "CADRE_JOURNAL_BLOB_DIR": str(logs / "journal-blobs"),
-                # Verify tokens against this run's directory, so fuzzing gets past auth.
-                f"CADRE_{name.upper()}_DIRECTORY_URL": directory_url,
-            }
-            log_file = logs / f"{name}.log"
-            processes.append(spawn([sys.executable, "-m", f"cadre.{name}"], log_file, env=env))
-            running[name] = RunningService(name, f"http://127.0.0.1:{port}", database, log_file)
-        for service, process in zip(running.values(), processes, strict=True):
-            wait_for_port(
-                int(service.url.rsplit(":", 1)[1]), 60, process, service.log_file, service.name
-            )
-        yield running
-    finally:
-        for process in processes:
-            stop_process(process)
-        for service in running.values():
-            asyncio.run(drop_database(admin, service.database))
+    # The demo logins are there for authenticated fuzzing.
+    with service_stack(infra, logs, PROCESSES, {"CADRE_DIRECTORY_LOAD_DEMO": "true"}) as stack:
+        yield stack
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_service_is_alive_ready_and_documented(
-    services: dict[str, RunningService], name: str
-) -> None:
+def test_service_is_alive_ready_and_documented(services: ServiceStack, name: str) -> None:
     service = services[name]
     with httpx.Client(base_url=service.url, timeout=10) as http:
         assert http.get("/healthz").json() == {"status": "ok", "service": name}
@@ -103,11 +52,11 @@ def test_service_is_alive_ready_and_documented(
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_service_migrated_its_own_database(
-    services: dict[str, RunningService], infra: Infra, name: str
-) -> None:
+def test_service_migrated_its_own_database(services: ServiceStack, infra: Infra, name: str) -> None:
     async def tables() -> tuple[set[str], set[str]]:
-        connection = await asyncpg.connect(infra.pg_url(services[name].database, "postgresql"))
+        database = services[name].database
+        assert database is not None
+        connection = await asyncpg.connect(infra.pg_url(database, "postgresql"))
         try:
             versions = {
                 r["version_num"]
@@ -125,14 +74,14 @@ def test_service_migrated_its_own_database(
 
     versions, names = asyncio.run(tables())
     config = alembic_config(
-        f"cadre.{name}.adapters.migrations", infra.pg_url(services[name].database)
+        f"cadre.{name}.adapters.migrations", infra.pg_url(str(services[name].database))
     )
     assert versions == set(ScriptDirectory.from_config(config).get_heads())
     assert {"event_store", "outbox", "processed_events", "idempotency_keys"} <= names
 
 
 @pytest.fixture(scope="module")
-def admin_token(services: dict[str, RunningService]) -> str:
+def admin_token(services: ServiceStack) -> str:
     """Taken before any fuzzing: fuzzing as an admin may well change the admin's password."""
     response = httpx.post(
         f"{services['directory'].url}/v1/auth/token",
@@ -143,11 +92,17 @@ def admin_token(services: dict[str, RunningService]) -> str:
     return token
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", PROCESSES)
 def test_schemathesis_finds_no_server_error(
-    services: dict[str, RunningService], name: str, tmp_path: Path, admin_token: str
+    services: ServiceStack, name: str, tmp_path: Path, admin_token: str
 ) -> None:
     service = services[name]
+    # The dashboard takes the same token from its session cookie.
+    auth = (
+        f"Cookie: cadre_session={admin_token}"
+        if name == "dashboard"
+        else (f"Authorization: Bearer {admin_token}")
+    )
     result = subprocess.run(
         [
             sys.executable,
@@ -156,7 +111,7 @@ def test_schemathesis_finds_no_server_error(
             "run",
             f"{service.url}/openapi.json",
             "--header",
-            f"Authorization: Bearer {admin_token}",
+            auth,
             "--checks",
             "not_a_server_error",
             "--max-examples",
