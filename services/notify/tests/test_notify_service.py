@@ -477,6 +477,11 @@ async def test_a_light_change_reaches_the_cadre_live_their_leader_and_the_org_de
         assert read.json()["read_at"] is not None
         unread = await notify.inbox(notify.cadre(0), unread=True)
         assert {n["kind"] for n in unread} == {"light_changed", "journal_missed"}
+        # A sequence number beyond PostgreSQL's bigint is refused, not a 500 (schemathesis).
+        huge = await client.post(
+            "/v1/inbox/read-all", headers=notify.cadre(0), json={"up_to_seq": 2**65}
+        )
+        assert huge.status_code == 422
         marked = await client.post("/v1/inbox/read-all", headers=notify.cadre(0), json={})
         assert marked.json() == {"marked": 2}
         # Someone else's notification is not found, not leaked.

@@ -135,7 +135,10 @@ async def mark_read(
 
 class MarkAll(BaseModel):
     up_to_seq: int | None = Field(
-        None, ge=0, description="only up to this sequence number (what the reader has seen)"
+        None,
+        ge=0,
+        le=2**63 - 1,
+        description="only up to this sequence number (what the reader has seen)",
     )
 
 
