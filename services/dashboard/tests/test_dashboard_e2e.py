@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,22 +50,14 @@ def chromium() -> str:
 class Platform:
     stack: ServiceStack
     tenant: str
-    tokens: dict[str, str] = field(default_factory=dict)
+    client: DemoClient  # logs the demo users in (tokens cached) and posts as them
 
     @property
     def url(self) -> str:
         return self.stack.url("dashboard")
 
     def token(self, username: str) -> str:
-        if username not in self.tokens:
-            answer = httpx.post(
-                self.stack.url("directory") + "/v1/auth/token",
-                json={"username": username, "password": "demo", "tenant": self.tenant},
-                timeout=30,
-            )
-            answer.raise_for_status()
-            self.tokens[username] = answer.json()["access_token"]
-        return self.tokens[username]
+        return self.client.login(username)
 
     def api(self, service: str, path: str, as_user: str = "orgadmin", **params: Any) -> Any:
         answer = httpx.get(
@@ -99,12 +91,12 @@ def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     }
     logs = tmp_path_factory.mktemp("dashboard-stack")
     with service_stack(infra, logs, PROCESSES, env) as stack:
-        platform = Platform(stack, tenant)
+        urls = {name: stack.url(name) for name in PROCESSES}
+        platform = Platform(stack, tenant, DemoClient(urls, tenant))
         # Demo activity can only be posted once the services have seen the directory.
         wait_until(
             lambda: _attendance_knows_cadres(platform), 90, "attendance to see the directory"
         )
-        urls = {name: stack.url(name) for name in PROCESSES}
         seed_demo_activity(urls, tenant, report=lambda _: None)
 
         def scored() -> bool:
@@ -113,6 +105,7 @@ def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
         wait_until(scored, 90, "scoring to fold the demo activity and assess lights")
         yield platform
+        platform.client.close()
 
 
 def _attendance_knows_cadres(platform: Platform) -> bool:
@@ -334,11 +327,7 @@ def test_a_light_change_appears_live_without_a_reload(platform: Platform, guarde
     expect(page.get_by_test_id("count-green")).to_be_visible()
     expect(row).to_have_count(0)
     page.evaluate("() => { window.notReloaded = true; }")
-    client = DemoClient({n: platform.stack.url(n) for n in PROCESSES}, platform.tenant)
-    try:
-        assert spoof(client, "cadre7", f"e2e-{platform.tenant}") == 2
-    finally:
-        client.close()
+    assert spoof(platform.client, "cadre7", f"e2e-{platform.tenant}") == 2
     expect(row).to_have_attribute("data-light", "red", timeout=60_000)
     item = page.locator("[data-testid=live-list] li[data-kind=light_changed_in_unit]").filter(
         has_text="cadre7"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cadre.devstack import ports
+from cadre.devstack.infra import SERVICES
 from cadre.devstack.paths import stack_dir
 from cadre.devstack.processes import spawn, stop_process
 
@@ -128,7 +129,7 @@ def service_env(name: str, port: int) -> dict[str, str]:
     if name == "directory":
         env["CADRE_DIRECTORY_LOAD_DEMO"] = "true"  # `make up` runs with the demo tenant
     if name == "dashboard":  # it reads the others' APIs wherever they were moved to
-        for upstream in ("directory", "attendance", "journal", "scoring", "notify"):
+        for upstream in SERVICES:
             env[f"CADRE_DASHBOARD_{upstream.upper()}_URL"] = (
                 f"http://127.0.0.1:{ports.service_port(upstream)}"
             )

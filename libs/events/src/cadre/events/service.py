@@ -160,11 +160,10 @@ def create_service_app(
         readiness_checks=checks,
         routers=routers,
         root_routers=root_routers,
+        innermost=lambda app: app.add_middleware(
+            IdempotencyMiddleware, ttl=timedelta(hours=settings.idempotency_ttl_hours)
+        ),
     )
-    app.add_middleware(IdempotencyMiddleware, ttl=timedelta(hours=settings.idempotency_ttl_hours))
-    # Added last, so it wraps the idempotency middleware as before: correlation outermost.
-    app.add_middleware(NulGuardMiddleware)
-    app.add_middleware(CorrelationMiddleware, service=settings.service_name)
     return app
 
 
@@ -180,16 +179,18 @@ def create_web_app(
     readiness_checks: ReadinessChecks,
     routers: Sequence[APIRouter] = (),
     root_routers: Sequence[APIRouter] = (),
-    middleware: bool = False,
+    innermost: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
     """The HTTP conventions every process shares: problem+json errors, `/healthz`, `/readyz`
-    over the given checks, `/metrics`, routers under /v1. With `middleware`, also the NUL
-    guard and correlation ids (a service without a database uses this directly)."""
+    over the given checks, `/metrics`, routers under /v1, the NUL guard and correlation ids
+    (outermost). `innermost` adds middleware that runs inside those (for example
+    idempotency, whose replayed answers still get a correlation id)."""
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
-    if middleware:
-        app.add_middleware(NulGuardMiddleware)
-        app.add_middleware(CorrelationMiddleware, service=settings.service_name)
+    if innermost is not None:
+        innermost(app)
+    app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(CorrelationMiddleware, service=settings.service_name)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

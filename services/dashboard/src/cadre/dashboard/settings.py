@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -35,6 +36,9 @@ class DashboardSettings(ServiceSettings):
 
     def zone_of(self, tenant: str) -> ZoneInfo:
         return ZoneInfo(self.timezones.get(tenant, self.default_timezone))
+
+    def today(self, tenant: str) -> date:
+        return datetime.now(self.zone_of(tenant)).date()
 
     def upstreams(self) -> dict[str, str]:
         return {

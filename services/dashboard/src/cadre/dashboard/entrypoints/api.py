@@ -15,11 +15,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from cadre.dashboard.adapters.export import ranking_workbook
-from cadre.dashboard.domain.periods import half_year_of
+from cadre.dashboard.domain.periods import current_periods, half_year_of
 from cadre.dashboard.domain.ranking import SortKey, page_of, sort_rows, with_stars
 from cadre.dashboard.domain.tree import build_tree
 from cadre.dashboard.entrypoints.session import (
-    SessionPrincipal,
+    CurrentSession,
+    Session,
     SessionToken,
     settings_of,
     upstreams_of,
@@ -84,14 +85,16 @@ async def lights(
 
 
 async def _ranking_rows(
-    request: Request, token: str, unit_id: str, period: str | None
+    request: Request, session: Session, unit_id: str, period: str | None
 ) -> tuple[str, list[Any], bool]:
-    """The whole ranking with stars; the flag says whether stars could be read."""
+    """The whole ranking with stars (default: this month in the tenant's zone); the flag
+    says whether stars could be read."""
     upstreams = upstreams_of(request)
-    limit = settings_of(request).max_unit_members
+    settings = settings_of(request)
+    limit = settings.max_unit_members
+    token = session.token
     path = f"/v1/units/{_segment(unit_id)}"
-    first = await upstreams.get("scoring", path + "/ranking", token, period=period, limit=1)
-    period = str(first["period"])
+    period = period or current_periods(settings.today(session.principal.tenant))["month"]
     ranked_call = upstreams.get_all("scoring", path + "/ranking", token, limit=limit, period=period)
     stars_call = upstreams.get_all(
         "scoring", path + "/stars", token, limit=limit, period=half_year_of(period)
@@ -116,14 +119,14 @@ async def _ranking_rows(
 async def ranking(
     unit_id: str,
     request: Request,
-    token: SessionToken,
+    session: CurrentSession,
     period: RankingPeriod = None,
     sort: SortKey = SortKey.RANK,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> dict[str, Any]:
-    period, rows, stars_known = await _ranking_rows(request, token, unit_id, period)
+    period, rows, stars_known = await _ranking_rows(request, session, unit_id, period)
     chosen = page_of(sort_rows(rows, sort, order == "desc"), page, size)
     return {
         "unit_id": unit_id,
@@ -149,14 +152,15 @@ async def ranking(
 async def ranking_export(
     unit_id: str,
     request: Request,
-    principal: SessionPrincipal,
-    token: SessionToken,
+    session: CurrentSession,
     period: RankingPeriod = None,
     lang: Language = "zh-CN",
 ) -> Response:
-    period_name, rows, _ = await _ranking_rows(request, token, unit_id, period)
-    about = await upstreams_of(request).get("directory", f"/v1/units/{_segment(unit_id)}", token)
-    zone = settings_of(request).zone_of(principal.tenant)
+    period_name, rows, _ = await _ranking_rows(request, session, unit_id, period)
+    about = await upstreams_of(request).get(
+        "directory", f"/v1/units/{_segment(unit_id)}", session.token
+    )
+    zone = settings_of(request).zone_of(session.principal.tenant)
     content = ranking_workbook(
         rows,
         unit_name=str(about.get("name") or unit_id),

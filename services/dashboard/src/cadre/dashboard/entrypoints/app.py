@@ -88,7 +88,6 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         readiness_checks=checks,
         routers=[session.router, api.router],
         root_routers=[pages],
-        middleware=True,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)

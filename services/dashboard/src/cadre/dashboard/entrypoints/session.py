@@ -5,6 +5,7 @@ the session and every upstream answer is scoped by it."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -41,20 +42,33 @@ async def _verified(request: Request, token: str) -> Principal:
         raise Problem(401, "session-expired", f"Log in again ({exc}).") from exc
 
 
-async def session_token(request: Request) -> str:
+@dataclass(frozen=True)
+class Session:
+    token: str
+    principal: Principal
+
+
+async def current_session(request: Request) -> Session:
+    """The cookie's token, verified once per request (FastAPI caches the dependency)."""
     token = request.cookies.get(COOKIE)
     if not token:
         raise Problem(401, "not-logged-in", "Log in first.")
-    await _verified(request, token)
-    return token
+    return Session(token, await _verified(request, token))
 
 
-async def session_principal(request: Request) -> Principal:
-    return await _verified(request, await session_token(request))
+CurrentSession = Annotated[Session, Depends(current_session)]
+
+
+async def session_token(session: CurrentSession) -> str:
+    return session.token
 
 
 SessionToken = Annotated[str, Depends(session_token)]
-SessionPrincipal = Annotated[Principal, Depends(session_principal)]
+
+
+def token_expiry(token: str) -> int:
+    """The `exp` claim of a token already verified."""
+    return int(jwt.decode(token, options={"verify_signature": False})["exp"])
 
 
 class LoginIn(BaseModel):
@@ -86,7 +100,7 @@ def views_units(principal: Principal) -> bool:
 async def _session(request: Request, token: str, principal: Principal) -> SessionOut:
     settings = settings_of(request)
     zone = settings.zone_of(principal.tenant)
-    today = datetime.now(zone).date()
+    today = settings.today(principal.tenant)
     name: str | None = None
     try:
         me = await upstreams_of(request).get("directory", "/v1/me", token)
@@ -97,7 +111,6 @@ async def _session(request: Request, token: str, principal: Principal) -> Sessio
     home: str | None = None
     if views_units(principal) and segments:
         home = segments[0] if principal.has_any(*READ_ALL_ROLES) else segments[-1]
-    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
     return SessionOut(
         cadre_id=principal.sub,
         name=name,
@@ -110,7 +123,7 @@ async def _session(request: Request, token: str, principal: Principal) -> Sessio
         timezone=zone.key,
         today=today.isoformat(),
         periods=current_periods(today),
-        expires_at=datetime.fromtimestamp(expires, zone),
+        expires_at=datetime.fromtimestamp(token_expiry(token), zone),
     )
 
 
@@ -125,11 +138,10 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
     )
     token = str(answer.json()["access_token"])
     principal = await _verified(request, token)
-    expires = int(jwt.decode(token, options={"verify_signature": False})["exp"])
     response.set_cookie(
         COOKIE,
         token,
-        max_age=max(0, expires - int(time.time())),
+        max_age=max(0, token_expiry(token) - int(time.time())),
         httponly=True,
         samesite="strict",
         secure=settings_of(request).secure_cookies,
@@ -139,8 +151,8 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
 
 
 @router.get("/session", summary="Who is logged in, their tenant's time zone and periods")
-async def whoami(request: Request, token: SessionToken) -> SessionOut:
-    return await _session(request, token, await _verified(request, token))
+async def whoami(request: Request, session: CurrentSession) -> SessionOut:
+    return await _session(request, session.token, session.principal)
 
 
 @router.delete("/session", status_code=204, summary="Log out")
