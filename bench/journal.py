@@ -16,35 +16,27 @@ import argparse
 import asyncio
 import csv
 import io
-import json
-import os
 import random
-import shutil
 import statistics
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("CADRE_KAFKA_PORT", "29092")
-os.environ.setdefault("CADRE_PG_PORT", "25432")
-os.environ.setdefault("CADRE_REDIS_PORT", "26379")
-BENCH_STACK = Path(os.environ.setdefault("CADRE_STACK_DIR", str(Path(".stack-bench").resolve())))
+from bench.stack import BENCH_STACK, bench_infra, say, write_result  # isort: skip
 
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
+import asyncpg
+import httpx
 
-from bench.machine import describe  # noqa: E402
-from cadre.devstack.infra import Infra, create_databases  # noqa: E402
-from cadre.devstack.testing import TokenMint  # noqa: E402
-from cadre.events.db import migrate_async  # noqa: E402
-from cadre.events.vocabulary import LeaderLevel, Role  # noqa: E402
-from cadre.journal.domain.search import document_tokens  # noqa: E402
-from cadre.journal.entrypoints.app import create_app  # noqa: E402
-from cadre.journal.settings import JournalSettings  # noqa: E402
+from bench.machine import describe
+from cadre.devstack.infra import Infra, create_databases
+from cadre.devstack.testing import TokenMint
+from cadre.events.db import migrate_async
+from cadre.events.vocabulary import LeaderLevel, Role
+from cadre.journal.domain.search import document_tokens
+from cadre.journal.entrypoints.app import create_app
+from cadre.journal.settings import JournalSettings
 
-RESULTS = Path(__file__).parent / "results"
 TENANT = "bench"
 COUNTIES, TOWNS, VILLAGES = 10, 10, 10  # 1,000 villages under one city
 CADRES_PER_VILLAGE = 20  # 20,000 cadres
@@ -130,10 +122,6 @@ WORDS = [
 ]
 TAGS = ("ideological_report", "study_notes", "publicity", "coordination_success", "")
 RARE = "蜂蜜深加工"  # planted in 1 entry in 20,000
-
-
-def say(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 def village_path(v: int) -> tuple[str, str]:
@@ -354,18 +342,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per shape")
     args = parser.parse_args()
-    infra = Infra()
-    shutil.rmtree(BENCH_STACK, ignore_errors=True)
-    try:
-        infra.start(report=say)
+    with bench_infra() as infra:
         result = asyncio.run(measure(infra, args.entries, args.requests))
-    finally:
-        infra.stop(report=say)
-        shutil.rmtree(BENCH_STACK, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "journal.json"
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    say(f"wrote {out}")
+    write_result("journal", result)
 
 
 if __name__ == "__main__":

@@ -13,43 +13,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-# Isolated ports and data for the benchmark's own servers; set before devstack reads them.
-os.environ.setdefault("CADRE_KAFKA_PORT", "29092")
-os.environ.setdefault("CADRE_PG_PORT", "25432")
-os.environ.setdefault("CADRE_REDIS_PORT", "26379")
-BENCH_STACK = Path(os.environ.setdefault("CADRE_STACK_DIR", str(Path(".stack-bench").resolve())))
+from bench.stack import bench_infra, say, write_result  # isort: skip
 
-import sqlalchemy as sa  # noqa: E402
-from aiokafka import AIOKafkaConsumer  # noqa: E402
-from faststream.kafka import KafkaBroker  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.machine import describe  # noqa: E402
-from cadre.devstack.infra import Infra, create_databases, create_topics  # noqa: E402
-from cadre.events.catalogue import AnyEvent  # noqa: E402
-from cadre.events.consumer import IdempotentConsumer, InboundRecord  # noqa: E402
-from cadre.events.db import create_engine, session_factory  # noqa: E402
-from cadre.events.faststream_adapter import broker_dead_letter, subscribe_idempotent  # noqa: E402
-from cadre.events.relay import OutboxRelay, make_producer  # noqa: E402
-from cadre.events.samples import sample_event  # noqa: E402
-from cadre.events.store import append  # noqa: E402
-from cadre.events.tables import SPINE_METADATA, outbox  # noqa: E402
-from cadre.events.wire import encode  # noqa: E402
+from bench.machine import describe
+from cadre.devstack.infra import Infra, create_databases, create_topics
+from cadre.events.catalogue import AnyEvent
+from cadre.events.consumer import IdempotentConsumer, InboundRecord
+from cadre.events.db import create_engine, session_factory
+from cadre.events.faststream_adapter import broker_dead_letter, subscribe_idempotent
+from cadre.events.relay import OutboxRelay, make_producer
+from cadre.events.samples import sample_event
+from cadre.events.store import append
+from cadre.events.tables import SPINE_METADATA, outbox
+from cadre.events.wire import encode
 
-RESULTS = Path(__file__).parent / "results"
 EVENTS_TOPIC = "attendance.events.v1"
-
-
-def say(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 def make_events(n: int) -> list[AnyEvent]:
@@ -245,18 +233,9 @@ def main() -> None:
         "--events", type=int, default=20_000, help="events to push through each stage"
     )
     args = parser.parse_args()
-    infra = Infra()
-    shutil.rmtree(BENCH_STACK, ignore_errors=True)
-    try:
-        infra.start(report=say)
+    with bench_infra() as infra:
         result = asyncio.run(measure(infra, args.events))
-    finally:
-        infra.stop(report=say)
-        shutil.rmtree(BENCH_STACK, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "spine.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    say(f"wrote {out}")
+    write_result("spine", result)
     print(json.dumps(result, indent=2))
 
 

@@ -10,7 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,9 @@ async def replay(
 @app.command("replay")
 def replay_command(
     keep: bool = typer.Option(False, "--keep", help="leave the old generation for comparison"),
+    as_json: bool = typer.Option(
+        False, "--json", help="print the result as one JSON object instead of the digest"
+    ),
 ) -> None:
     """Rebuild every score from the event log into a new generation and switch to it."""
     settings = ScoringSettings()
@@ -161,7 +164,11 @@ def replay_command(
         f"{result.events:,} events in {result.seconds:.1f} s ({rate:,.0f}/s)"
         + ("; the old generation was kept" if keep and result.previous else "")
     )
-    typer.echo(result.digest)
+    if as_json:
+        summary = {**asdict(result), "events_per_s": round(rate, 1)}
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(result.digest)
 
 
 async def generation_digest(

@@ -1,0 +1,169 @@
+"""Replay benchmark: `scoring replay` into a fresh generation over a synthetic county, beside
+the raw aiokafka read rate of the same topics measured in the same run, for a curve of
+county sizes (time and the replay process's peak RSS per size).
+
+    uv run python -m bench.replay [--sizes 1000,2000] [--days 30] [--headline 2000]
+
+The headline size is the one the targets are judged on (10,000 cadres × 90 days in the full
+profile). Every size starts from empty topics. Writes bench/results/replay.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+from bench.stack import BENCH_STACK, bench_infra, say, write_result  # isort: skip
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.county import County, publish
+from bench.machine import describe
+from cadre.devstack.infra import Infra, create_databases, create_topics, drop_database
+from cadre.events.topics import ALL_EVENT_TOPICS
+
+
+async def reset_topics(bootstrap: str) -> None:
+    """Empty event topics, so each size replays only its own county."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [t for t in existing if t in ALL_EVENT_TOPICS or t.endswith(".dlq")]
+        if doomed:
+            await admin.delete_topics(doomed)
+            for _ in range(100):
+                if not set(await admin.list_topics()) & set(doomed):
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    await create_topics(bootstrap, list(ALL_EVENT_TOPICS))
+
+
+async def raw_read(bootstrap: str, expected: int) -> float:
+    """Records per second for a bare aiokafka consumer reading every event topic from the
+    start: the ceiling any Python consumer of these topics works under."""
+    consumer = AIOKafkaConsumer(
+        *ALL_EVENT_TOPICS,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        started = time.perf_counter()
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            seen += sum(len(records) for records in batch.values())
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def run_replay(infra: Infra, database: str) -> dict[str, Any]:
+    """`scoring replay --json` as its own process, as operations would run it; its peak RSS
+    comes from the kernel's accounting of that child."""
+    env = {
+        **os.environ,
+        "CADRE_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "CADRE_REDIS_URL": infra.redis_url,
+        "CADRE_SCORING_DATABASE_URL": infra.pg_url(database),
+        "CADRE_SCORING_GROUP_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
+    }
+    log = (BENCH_STACK / f"replay-{database}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cadre.scoring.entrypoints.cli", "replay", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"scoring replay failed ({process.returncode}); see {log.name}")
+    result: dict[str, Any] = json.loads(output.decode().strip().splitlines()[-1])
+    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # ru_maxrss is in KiB
+    return result
+
+
+async def measure_size(infra: Infra, cadres: int, days: int) -> dict[str, Any]:
+    bootstrap = infra.kafka_bootstrap
+    await reset_topics(bootstrap)
+    county = County(cadres, days)
+    say(f"{cadres:,} cadres × {days} days: publishing")
+    started = time.perf_counter()
+    published = await publish(bootstrap, county.events())
+    publish_s = time.perf_counter() - started
+    say(f"  {published:,} events in {publish_s:.0f} s; raw aiokafka read")
+    raw = await raw_read(bootstrap, published)
+    say(f"  raw read {raw:,.0f} events/s; scoring replay")
+    database = f"bench_replay_{cadres}"
+    admin = infra.pg_url("postgres", "postgresql")
+    await create_databases(admin, [database])
+    try:
+        replay = await asyncio.to_thread(run_replay, infra, database)
+    finally:
+        await drop_database(admin, database)
+    rate = replay["events"] / replay["seconds"]
+    say(
+        f"  replay {replay['events']:,} events in {replay['seconds']:.1f} s ({rate:,.0f}/s,"
+        f" {rate / raw:.0%} of raw), peak RSS {replay['peak_rss_mb']:,.0f} MB"
+    )
+    return {
+        "cadres": cadres,
+        "days": days,
+        "events": published,
+        "replayed_events": replay["events"],
+        "replay_seconds": round(replay["seconds"], 2),
+        "replay_events_per_s": round(rate),
+        "raw_read_events_per_s": round(raw),
+        "replay_vs_raw_read": round(rate / raw, 3),
+        "peak_rss_mb": replay["peak_rss_mb"],
+        "digest": replay["digest"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1000,2000", help="cadres per county, comma-separated")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--headline", type=int, help="the size judged on; default the largest")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    headline = args.headline or max(sizes)
+    with bench_infra() as infra:
+        curve = [asyncio.run(measure_size(infra, n, args.days)) for n in sizes]
+    first = curve[0]
+    for point in curve:  # cost per cadre relative to the smallest size: ≤ 1 is linear or better
+        point["time_per_event_vs_smallest"] = round(
+            (point["replay_seconds"] / point["replayed_events"])
+            / (first["replay_seconds"] / first["replayed_events"]),
+            3,
+        )
+    main_point = next(p for p in curve if p["cadres"] == headline)
+    result = {
+        "benchmark": "replay",
+        "machine": describe(),
+        "headline": {k: v for k, v in main_point.items() if k != "digest"},
+        "scale_curve": curve,
+    }
+    write_result("replay", result)
+
+
+if __name__ == "__main__":
+    main()

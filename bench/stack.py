@@ -1,0 +1,50 @@
+"""What every benchmark shares: its own Kafka, PostgreSQL and Redis on ports of their own
+(29092, 25432, 26379, data under .stack-bench/), so a running `make up` is neither disturbed
+nor measured; timestamped progress lines; and where results are written.
+
+Import this module before anything from `cadre.devstack`: the ports are read at import."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("CADRE_KAFKA_PORT", "29092")
+os.environ.setdefault("CADRE_PG_PORT", "25432")
+os.environ.setdefault("CADRE_REDIS_PORT", "26379")
+BENCH_STACK = Path(os.environ.setdefault("CADRE_STACK_DIR", str(Path(".stack-bench").resolve())))
+
+from cadre.devstack.infra import Infra  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+@contextmanager
+def bench_infra() -> Iterator[Infra]:
+    """Fresh servers for one benchmark run, removed afterwards."""
+    infra = Infra()
+    shutil.rmtree(BENCH_STACK, ignore_errors=True)
+    try:
+        infra.start(report=say)
+        yield infra
+    finally:
+        infra.stop(report=say)
+        shutil.rmtree(BENCH_STACK, ignore_errors=True)
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    say(f"wrote {out}")
+    return out
