@@ -18,9 +18,10 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from bench.stack import BENCH_STACK, bench_infra, say, write_result  # isort: skip
+from bench.stack import BENCH_STACK, RESULTS, bench_infra, say, write_result  # isort: skip
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -71,9 +72,10 @@ async def raw_read(bootstrap: str, expected: int) -> float:
         await consumer.stop()
 
 
-def run_replay(infra: Infra, database: str) -> dict[str, Any]:
+def run_replay(infra: Infra, database: str, profile: Path | None = None) -> dict[str, Any]:
     """`scoring replay --json` as its own process, as operations would run it; its peak RSS
-    comes from the kernel's accounting of that child."""
+    comes from the kernel's accounting of that child. With `profile`, py-spy samples it and
+    writes collapsed stacks there (the RSS is then py-spy's, so not reported)."""
     env = {
         **os.environ,
         "CADRE_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
@@ -82,8 +84,11 @@ def run_replay(infra: Infra, database: str) -> dict[str, Any]:
         "CADRE_SCORING_GROUP_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
     }
     log = (BENCH_STACK / f"replay-{database}.log").open("wb")
+    command = [sys.executable, "-m", "cadre.scoring.entrypoints.cli", "replay", "--json"]
+    if profile is not None:
+        command = ["py-spy", "record", "--format", "raw", "-o", str(profile), "--", *command]
     process = subprocess.Popen(
-        [sys.executable, "-m", "cadre.scoring.entrypoints.cli", "replay", "--json"],
+        command,
         env=env,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -94,12 +99,14 @@ def run_replay(infra: Infra, database: str) -> dict[str, Any]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"scoring replay failed ({process.returncode}); see {log.name}")
-    result: dict[str, Any] = json.loads(output.decode().strip().splitlines()[-1])
-    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # ru_maxrss is in KiB
+    last = [line for line in output.decode().splitlines() if line.startswith("{")][-1]
+    result: dict[str, Any] = json.loads(last)
+    # ru_maxrss is in KiB
+    result["peak_rss_mb"] = None if profile else round(usage.ru_maxrss / 1024, 1)
     return result
 
 
-async def measure_size(infra: Infra, cadres: int, days: int) -> dict[str, Any]:
+async def measure_size(infra: Infra, cadres: int, days: int, profile: bool) -> dict[str, Any]:
     bootstrap = infra.kafka_bootstrap
     await reset_topics(bootstrap)
     county = County(cadres, days)
@@ -114,13 +121,14 @@ async def measure_size(infra: Infra, cadres: int, days: int) -> dict[str, Any]:
     admin = infra.pg_url("postgres", "postgresql")
     await create_databases(admin, [database])
     try:
-        replay = await asyncio.to_thread(run_replay, infra, database)
+        where = RESULTS / f"replay-profile-{cadres}.txt" if profile else None
+        replay = await asyncio.to_thread(run_replay, infra, database, where)
     finally:
         await drop_database(admin, database)
     rate = replay["events"] / replay["seconds"]
     say(
         f"  replay {replay['events']:,} events in {replay['seconds']:.1f} s ({rate:,.0f}/s,"
-        f" {rate / raw:.0%} of raw), peak RSS {replay['peak_rss_mb']:,.0f} MB"
+        f" {rate / raw:.0%} of raw), peak RSS {replay['peak_rss_mb']} MB"
     )
     return {
         "cadres": cadres,
@@ -143,11 +151,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,2000", help="cadres per county, comma-separated")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--headline", type=int, help="the size judged on; default the largest")
+    parser.add_argument("--profile", action="store_true", help="sample the replay with py-spy")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     headline = args.headline or max(sizes)
     with bench_infra() as infra:
-        curve = [asyncio.run(measure_size(infra, n, args.days)) for n in sizes]
+        curve = [asyncio.run(measure_size(infra, n, args.days, args.profile)) for n in sizes]
     first = curve[0]
     for point in curve:  # cost per cadre relative to the smallest size: ≤ 1 is linear or better
         point["time_per_event_vs_smallest"] = round(

@@ -23,6 +23,8 @@ class ScoringSettings(ServiceSettings):
     group_prefix: str = "scoring"
     topics: list[str] = Field(default_factory=lambda: list(ALL_EVENT_TOPICS))
     max_records: int = Field(500, ge=1, le=10_000)
+    # A replay reads from the start of the log: bigger batches, fewer transactions.
+    replay_max_records: int = Field(5000, ge=1, le=50_000)
     pointer_poll_s: float = Field(2.0, gt=0)
     # Lights of tenants with new events are re-evaluated at once; all of them this often,
     # since trailing windows move with the clock.

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.catalogue import (
     AnyEvent,
@@ -132,12 +132,22 @@ class BatchEffects:
 
 class ScoringProjection:
     def __init__(
-        self, generation: int, rulesets: RulesetBook, rankings: RankingCache | None
+        self,
+        generation: int,
+        rulesets: RulesetBook,
+        rankings: RankingCache | None,
+        *,
+        defer_derivation: bool = False,
     ) -> None:
         self.generation = generation
         self.rulesets = rulesets
         self.rankings = rankings
         self.dirty_tenants: set[str] = set()  # for the light sweep
+        # A replay only folds facts while it catches up and derives each cadre's
+        # contributions once at the end (`derive_pending`): deriving after every batch
+        # re-reads a cadre's whole history each time, which grows with the square of it.
+        self.defer_derivation = defer_derivation
+        self.pending: set[CadreKey] = set()
 
     async def apply_batch(
         self, session: AsyncSession, items: Sequence[tuple[AnyEvent, InboundRecord]]
@@ -157,6 +167,10 @@ class ScoringProjection:
             await session.execute(
                 insert(facts).on_conflict_do_nothing(), rows[start : start + 1000]
             )
+        if self.defer_derivation:
+            self.pending |= touched
+            self.dirty_tenants |= effects.tenants
+            return
         if touched:
             await self.recompute(session, touched, effects)
         if self.rankings is not None:
@@ -164,6 +178,28 @@ class ScoringProjection:
                 self.generation, effects.composites, effects.membership_changed
             )
         self.dirty_tenants |= effects.tenants
+
+    async def derive_pending(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        chunk: int = 500,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Derive the contributions of every cadre folded while deferring, `chunk` cadres
+        per transaction; returns how many cadres were derived."""
+        keys = sorted(self.pending)
+        for start in range(0, len(keys), chunk):
+            effects = BatchEffects()
+            async with sessions() as session, session.begin():
+                await self.recompute(session, keys[start : start + chunk], effects)
+            if self.rankings is not None:
+                await self.rankings.write_through(
+                    self.generation, effects.composites, effects.membership_changed
+                )
+            if on_progress is not None:
+                on_progress(min(start + chunk, len(keys)), len(keys))
+        self.pending.clear()
+        return len(keys)
 
     async def recompute(
         self, session: AsyncSession, cadres: Iterable[CadreKey], effects: BatchEffects

@@ -165,7 +165,8 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
                 dimension=Dimension.POLITICS if data.party_theory else Dimension.LEARNING,
             )
         case CheckedIn(data=data) if data.mode is CheckInMode.MEETING and data.branch_activity:
-            return fact(Metric.BRANCH_ACTIVITY, dimension=Dimension.POLITICS)
+            # Keyed by the check-in, so each accepted check-in is traceable to its fact.
+            return fact(Metric.BRANCH_ACTIVITY, key=data.check_in_id, dimension=Dimension.POLITICS)
         case ContributionVoided(data=data):
             return fact(Metric.VOID, target=data.voided_event_id)
         case _:

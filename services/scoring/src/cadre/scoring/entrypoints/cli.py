@@ -101,7 +101,7 @@ async def replay(
             async with sessions() as session, session.begin():
                 generation = await create_generation(session, settings.group_prefix)
             rankings = RankingCache(redis, ttl_s=settings.ranking_ttl_s)
-            projection = ScoringProjection(generation, rulesets, rankings)
+            projection = ScoringProjection(generation, rulesets, rankings, defer_derivation=True)
             loop, _ = generation_loop(settings, sessions, producer, projection, assign_all=True)
             await loop.start()
             done = 0
@@ -119,6 +119,7 @@ async def replay(
                         on_progress(done, max(total, done))
             finally:
                 await loop.stop()
+            await projection.derive_pending(sessions)
             async with sessions() as session, session.begin():
                 previous = await switch_to(session, generation)
             if previous is not None and not keep:

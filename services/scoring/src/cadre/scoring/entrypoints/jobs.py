@@ -106,7 +106,7 @@ def generation_loop(
         topics=settings.topics,
         group_id=group,
         assign_all=assign_all,
-        max_records=settings.max_records,
+        max_records=settings.replay_max_records if assign_all else settings.max_records,
     )
     return loop, group
 
