@@ -2,7 +2,7 @@
 UV ?= uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: up test lint typecheck check schemas bench sync infra status clean
+.PHONY: up test lint typecheck check schemas bench bench-full sync infra status clean
 
 sync:
 	@$(UV) sync --all-packages --frozen 2>/dev/null || $(UV) sync --all-packages
@@ -34,7 +34,15 @@ schemas: sync ## JSON Schema per event in docs/schemas/ and the catalogue page d
 
 bench: sync ## Small benchmark profile (< 10 min); results in bench/results/*.json
 	$(UV) run python -m bench.spine $(BENCH_ARGS)
-	$(UV) run python -m bench.journal $(JOURNAL_BENCH_ARGS)
+	$(UV) run python -m bench.journal --entries 200000 $(JOURNAL_BENCH_ARGS)
+	$(UV) run python -m bench.replay --sizes 500,1000,2000 --days 30 $(REPLAY_BENCH_ARGS)
+	$(UV) run python -m bench.ingest --seconds 60 $(INGEST_BENCH_ARGS)
+	$(UV) run python -m bench.summary
+
+bench-full: sync ## The full profile (about an hour): 1k/10k/50k-cadre replays over 90 days
+	$(UV) run python -m bench.replay --sizes 1000,10000,50000 --days 90 --headline 10000
+	$(UV) run python -m bench.ingest --seconds 60
+	$(UV) run python -m bench.summary
 
 clean: ## Remove the local stack's data (stop `make up` first)
 	rm -rf .stack

@@ -161,6 +161,7 @@ class County:
 
     def _directory(self, make: _EventMaker) -> Iterator[AnyEvent]:
         before = self._at(self.start - timedelta(days=1), 8, 0)
+        data: dict[str, Any]
         for unit in self.units:
             data = {"unit_id": unit.unit_id, "parent_id": unit.parent_id, "name": unit.name,
                     "level": unit.level, "path": unit.path}  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,10 @@ def _version_key(path: str) -> int:
 
 @dataclass
 class PostgresServer(LocalServer):
+    # Fast shutdown: connected services must not hold a restart up for 30 s and then get
+    # the postmaster SIGKILLed, which leaves its backends holding the shared memory.
+    stop_signal = signal.SIGINT
+
     @property
     def data_dir(self) -> Path:
         # Resolved: as root the home may be a link to a place the postgres user can reach.

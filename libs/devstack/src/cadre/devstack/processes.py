@@ -72,11 +72,13 @@ def spawn(
         )
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+def stop_process(
+    process: subprocess.Popen[bytes], timeout_s: float = 15.0, first: int = signal.SIGTERM
+) -> None:
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, first)
     try:
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -117,7 +119,10 @@ class LocalServer:
         what = type(self).__name__.removesuffix("Server")
         wait_for_port(self.port, timeout_s, self.process, self.log_file, what=what)
 
+    # The polite stop signal; PostgreSQL overrides it (its SIGTERM waits for every client).
+    stop_signal = signal.SIGTERM
+
     def stop(self) -> None:
         if self.process is not None:
-            stop_process(self.process, timeout_s=30)
+            stop_process(self.process, timeout_s=30, first=self.stop_signal)
             self.process = None

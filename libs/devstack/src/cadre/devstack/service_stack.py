@@ -81,11 +81,9 @@ def service_stack(
     try:
         for name in names:
             database = f"cadre_{name}_{suffix}" if name in SERVICES else None
-            env = {
-                **common,
-                f"CADRE_{name.upper()}_HTTP_PORT": str(ports[name]),
-                f"CADRE_{name.upper()}_DIRECTORY_URL": urls.get("directory", ""),
-            }
+            env = {**common, f"CADRE_{name.upper()}_HTTP_PORT": str(ports[name])}
+            if "directory" in urls:  # otherwise the caller says where the keys are
+                env[f"CADRE_{name.upper()}_DIRECTORY_URL"] = urls["directory"]
             if database is not None:
                 asyncio.run(create_databases(admin, [database]))
                 env[f"CADRE_{name.upper()}_DATABASE_URL"] = infra.pg_url(database)

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cadre.events.backoff import Backoff
 from cadre.events.catalogue import (
     BottomCadre,
     LightChanged,
@@ -118,35 +119,51 @@ async def follow_live_generation(state: ScoringState) -> None:
     settings = state.settings
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await _start_with_retry(producer)
+    backoff = Backoff(maximum_s=10.0)
     try:
         while True:
-            generation = await state.generation()
-            state.live = generation
-            LIVE_GENERATION.set(generation)
-            projection = ScoringProjection(generation, state.rulesets, state.rankings)
-            loop, group = generation_loop(settings, state.sessions, producer, projection)
-            await loop.start()
-            log.info("folding into the live generation", generation=generation, group=group)
             try:
-                checked = time.monotonic()
-                while True:
-                    if await loop.poll_once() == 0 and not state.caught_up:
-                        state.caught_up = await loop.lag() == 0
-                    state.dirty_tenants |= projection.dirty_tenants
-                    projection.dirty_tenants.clear()
-                    if time.monotonic() - checked >= settings.pointer_poll_s:
-                        checked = time.monotonic()
-                        async with state.sessions() as session:
-                            pointer = await live_generation(session)
-                        if pointer is not None and pointer != generation:
-                            log.info("read pointer moved", old=generation, new=pointer)
-                            state.live = pointer
-                            state.caught_up = False
-                            break
-            finally:
-                await loop.stop()
+                await _follow(state, producer)
+            except Exception as exc:
+                # A database restart, say, surfaces here (the pointer check, the lag): the
+                # consumer starts again from its committed offsets, and dedup makes the
+                # redelivered records no-ops. Before this, the task died and folding
+                # silently stopped until the process was restarted.
+                delay = backoff.next()
+                log.warning("live consumer failed, restarting", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
     finally:
         await producer.stop()
+
+
+async def _follow(state: ScoringState, producer: AIOKafkaProducer) -> None:
+    settings = state.settings
+    while True:
+        generation = await state.generation()
+        state.live = generation
+        LIVE_GENERATION.set(generation)
+        projection = ScoringProjection(generation, state.rulesets, state.rankings)
+        loop, group = generation_loop(settings, state.sessions, producer, projection)
+        await loop.start()
+        log.info("folding into the live generation", generation=generation, group=group)
+        try:
+            checked = time.monotonic()
+            while True:
+                if await loop.poll_once() == 0 and not state.caught_up:
+                    state.caught_up = await loop.lag() == 0
+                state.dirty_tenants |= projection.dirty_tenants
+                projection.dirty_tenants.clear()
+                if time.monotonic() - checked >= settings.pointer_poll_s:
+                    checked = time.monotonic()
+                    async with state.sessions() as session:
+                        pointer = await live_generation(session)
+                    if pointer is not None and pointer != generation:
+                        log.info("read pointer moved", old=generation, new=pointer)
+                        state.live = pointer
+                        state.caught_up = False
+                        break
+        finally:
+            await loop.stop()
 
 
 async def _start_with_retry(producer: AIOKafkaProducer) -> None:

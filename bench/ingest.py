@@ -1,0 +1,269 @@
+"""Ingest benchmarks through the real attendance API (a real process, its outbox relay, Kafka):
+
+1. check-in ingest: an open-loop load at `--rate` check-ins/s for `--seconds`, from the
+   synthetic county's cadres; the accepted rate, latency percentiles, and lost events (2xx
+   answers minus `attendance.checked_in` events of the tenant counted in Kafka);
+2. end to end: at `--e2e-rate` check-ins/s, every 20th is a branch-activity meeting of a
+   cadre with no points yet, and the time from its POST to scoring's radar showing it.
+
+    uv run python -m bench.ingest [--cadres 2000] [--rate 1500] [--seconds 60]
+
+The directory's part of the county goes straight to Kafka; tokens are minted by a stand-in
+key server (the services verify them against its JWKS). Writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bench.stack import BENCH_STACK, bench_infra, say, write_result  # isort: skip
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from bench.county import County, Person, publish
+from bench.machine import describe
+from cadre.devstack.infra import Infra
+from cadre.devstack.ports import free_port
+from cadre.devstack.service_stack import service_stack
+from cadre.devstack.testing import TokenMint
+from cadre.events.vocabulary import Role
+
+TENANT = "county"
+
+
+def serve_jwks(mint: TokenMint) -> str:
+    body = json.dumps(mint.jwks()).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{port}"
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def body_for(person: Person, rnd: random.Random, branch: bool = False) -> dict[str, Any]:
+    unit = person.unit
+    return {
+        "device_id": person.device_id,
+        "mode": "meeting" if branch else "normal",
+        "branch_activity": branch,
+        "lat": round(unit.lat + rnd.uniform(-0.001, 0.001), 6),
+        "lon": round(unit.lon + rnd.uniform(-0.001, 0.001), 6),
+        "accuracy_m": 10.0,
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
+
+
+class Load:
+    """Open loop: requests start on schedule whether or not earlier ones have answered, so
+    a slow server shows as latency, not as a politely lower rate."""
+
+    def __init__(self, url: str, headers: dict[str, dict[str, str]]) -> None:
+        self.url = url
+        self.headers = headers
+        self.latencies_ms: list[float] = []
+        self.status: dict[int, int] = {}
+        self.errors = 0
+
+    async def one(self, http: httpx.AsyncClient, cadre: str, body: dict[str, Any]) -> bool:
+        began = time.perf_counter()
+        try:
+            answer = await http.post(
+                self.url + "/v1/check-ins", json=body, headers=self.headers[cadre]
+            )
+        except httpx.HTTPError:
+            self.errors += 1
+            return False
+        self.latencies_ms.append((time.perf_counter() - began) * 1000)
+        self.status[answer.status_code] = self.status.get(answer.status_code, 0) + 1
+        return 200 <= answer.status_code < 300
+
+    @property
+    def accepted(self) -> int:
+        return sum(n for code, n in self.status.items() if 200 <= code < 300)
+
+
+async def run_load(
+    load: Load,
+    people: list[Person],
+    rate: float,
+    seconds: float,
+    probe: Any = None,
+) -> float:
+    rnd = random.Random(3)  # noqa: S311 - benchmark data
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    tasks: set[asyncio.Task[Any]] = set()
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        began = time.perf_counter()
+        sent = 0
+        while (elapsed := time.perf_counter() - began) < seconds:
+            due = int(elapsed * rate)
+            while sent < due:
+                person = people[sent % len(people)]
+                if probe is not None and sent % 20 == 0:
+                    task = asyncio.create_task(probe(http))
+                else:
+                    task = asyncio.create_task(
+                        load.one(http, person.cadre_id, body_for(person, rnd))
+                    )
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += 1
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - began
+
+
+async def checked_in_events(bootstrap: str) -> int:
+    consumer = AIOKafkaConsumer(
+        "attendance.events.v1", bootstrap_servers=bootstrap, group_id=None,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(list(consumer.assignment()) or [])
+        count = 0
+        idle = 0
+        while idle < 3:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if not batch:
+                idle += 1
+                continue
+            idle = 0
+            for records in batch.values():
+                for record in records:
+                    headers = dict(record.headers)
+                    if headers.get("ce_type") == b"attendance.checked_in":
+                        count += 1
+        del ends
+        return count
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_replica(url: str, person: Person, headers: dict[str, str]) -> None:
+    rnd = random.Random(1)  # noqa: S311
+    async with httpx.AsyncClient(timeout=10) as http:
+        for _ in range(240):
+            answer = await http.post(url + "/v1/check-ins", json=body_for(person, rnd),
+                                     headers=headers)  # fmt: skip
+            if answer.status_code == 201:
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"attendance never knew {person.cadre_id}: {answer.text}")
+
+
+async def measure(
+    infra: Infra, cadres: int, rate: float, seconds: float, e2e_rate: float
+) -> dict[str, Any]:
+    county = County(cadres, 1, tenant=TENANT)
+    say(f"publishing the directory of {cadres:,} cadres")
+    directory = [e for e in county.events() if e.source == "directory"]
+    await publish(infra.kafka_bootstrap, iter(directory))
+    mint = TokenMint(TENANT)
+    keys_url = serve_jwks(mint)
+    headers = {p.cadre_id: mint.headers(p.cadre_id, p.unit.path, Role.CADRE) for p in county.people}
+    env = {
+        "CADRE_ATTENDANCE_DIRECTORY_URL": keys_url,
+        "CADRE_SCORING_DIRECTORY_URL": keys_url,
+        "CADRE_ATTENDANCE_LOG_LEVEL": "WARNING",
+        "CADRE_SCORING_LOG_LEVEL": "WARNING",
+        "CADRE_ATTENDANCE_RELAY_POLL_INTERVAL_S": "0.05",
+    }
+    logs = BENCH_STACK / "logs"
+    with service_stack(infra, logs, ("attendance", "scoring"), env) as stack:
+        url = stack.url("attendance")
+        warm, people = county.people[0], county.people[1:]
+        await wait_for_replica(url, warm, headers[warm.cadre_id])
+        say(f"ingest: {rate:,.0f} check-ins/s for {seconds:.0f} s")
+        load = Load(url, headers)
+        elapsed = await run_load(load, people, rate, seconds)
+        accepted = load.accepted + 1  # the warm-up check-in
+        await asyncio.sleep(3)  # the relay's last batch
+        in_kafka = await checked_in_events(infra.kafka_bootstrap)
+        ingest = {
+            "offered_per_s": rate,
+            "accepted_per_s": round(load.accepted / elapsed, 1),
+            "p50_ms": round(percentile(load.latencies_ms, 0.50), 1),
+            "p99_ms": round(percentile(load.latencies_ms, 0.99), 1),
+            "status_counts": {str(k): v for k, v in sorted(load.status.items())},
+            "transport_errors": load.errors,
+            "accepted": accepted,
+            "checked_in_events_in_kafka": in_kafka,
+            "lost_events": accepted - in_kafka,
+        }
+        say(f"  {ingest}")
+
+        say(f"end to end at {e2e_rate:,.0f} check-ins/s for 30 s")
+        scoring = stack.url("scoring")
+        probes = iter(people[len(people) // 2 :])
+        e2e_ms: list[float] = []
+        rnd = random.Random(5)  # noqa: S311
+
+        async def probe(http: httpx.AsyncClient) -> None:
+            person = next(probes)
+            began = time.perf_counter()
+            answer = await http.post(url + "/v1/check-ins", json=body_for(person, rnd, True),
+                                     headers=headers[person.cadre_id])  # fmt: skip
+            if answer.status_code != 201:
+                return
+            radar = f"{scoring}/v1/cadres/{person.cadre_id}/radar"
+            while time.perf_counter() - began < 30:
+                shown = await http.get(radar, headers=headers[person.cadre_id])
+                if shown.status_code == 200 and shown.json()["dimensions"]["politics"] > 0:
+                    e2e_ms.append((time.perf_counter() - began) * 1000)
+                    return
+                await asyncio.sleep(0.01)
+
+        background = Load(url, headers)
+        await run_load(background, people[: len(people) // 2], e2e_rate, 30, probe)
+        e2e = {
+            "rate_per_s": e2e_rate,
+            "probes": len(e2e_ms),
+            "p50_ms": round(percentile(e2e_ms, 0.50), 1),
+            "p99_ms": round(percentile(e2e_ms, 0.99), 1),
+        }
+        say(f"  {e2e}")
+    return {"benchmark": "ingest", "machine": describe(), "cadres": cadres,
+            "seconds": seconds, "ingest": ingest, "e2e": e2e}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cadres", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=1500)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--e2e-rate", type=float, default=300)
+    args = parser.parse_args()
+    with bench_infra() as infra:
+        result = asyncio.run(measure(infra, args.cadres, args.rate, args.seconds, args.e2e_rate))
+    write_result("ingest", result)
+
+
+if __name__ == "__main__":
+    main()
