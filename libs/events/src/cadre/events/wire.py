@@ -3,9 +3,10 @@ the JSON of `data`, and the key is the subject so each cadre's events stay order
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic_core import from_json
 
 from cadre.events.catalogue import AnyEvent, parse_event
 from cadre.events.envelope import EventEnvelope
@@ -69,8 +70,10 @@ def header_map(headers: Any) -> dict[str, str]:
     """Kafka headers, a sequence of (name, bytes), as text; undecodable bytes are replaced."""
     result: dict[str, str] = {}
     for name, raw in headers or ():
-        if isinstance(raw, bytes | bytearray):
-            result[name] = bytes(raw).decode("utf-8", errors="replace")
+        if type(raw) is bytes:  # the common case first: this runs for every header of every record
+            result[name] = raw.decode("utf-8", "replace")
+        elif isinstance(raw, bytes | bytearray):
+            result[name] = bytes(raw).decode("utf-8", "replace")
         elif raw is not None:
             result[name] = str(raw)
     return result
@@ -83,8 +86,8 @@ def decode(headers: Any, value: bytes | None) -> AnyEvent:
     if missing:
         raise MalformedMessage(f"missing CloudEvents headers: {', '.join(missing)}")
     try:
-        data = json.loads(value) if value else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = from_json(value) if value else None  # jiter: several times json's speed
+    except ValueError as exc:
         raise MalformedMessage(f"value is not JSON: {exc}") from exc
     envelope: dict[str, Any] = {"data": data}
     for field, header in ATTRIBUTE_HEADERS.items():

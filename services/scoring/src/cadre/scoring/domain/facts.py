@@ -5,6 +5,7 @@ same state. Rules and caps are applied later, when contributions are derived. Pu
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -72,9 +73,12 @@ class Fact:
     target: uuid.UUID | None = None  # the event a void cancels
 
 
+_zone = functools.lru_cache(maxsize=64)(ZoneInfo)
+
+
 def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
     """The facts an event contributes; most events contribute none."""
-    local_day = event.occurred_at.astimezone(ZoneInfo(timezone)).date()
+    local_day = event.occurred_at.astimezone(_zone(timezone)).date()
 
     def fact(
         metric: Metric,
@@ -108,6 +112,13 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
         ]
 
     match event:
+        case CheckedIn(data=data):  # first: the most frequent event, and rarely a fact
+            if data.mode is CheckInMode.MEETING and data.branch_activity:
+                # Keyed by the check-in, so each accepted check-in is traceable to its fact.
+                return fact(
+                    Metric.BRANCH_ACTIVITY, key=data.check_in_id, dimension=Dimension.POLITICS
+                )
+            return []
         case DayClosed(data=data):
             # The day closed, not the moment of closing, is the day the fact belongs to.
             if data.status is DayStatus.PRESENT and data.workday:
@@ -164,9 +175,6 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
                 Metric.STUDY,
                 dimension=Dimension.POLITICS if data.party_theory else Dimension.LEARNING,
             )
-        case CheckedIn(data=data) if data.mode is CheckInMode.MEETING and data.branch_activity:
-            # Keyed by the check-in, so each accepted check-in is traceable to its fact.
-            return fact(Metric.BRANCH_ACTIVITY, key=data.check_in_id, dimension=Dimension.POLITICS)
         case ContributionVoided(data=data):
             return fact(Metric.VOID, target=data.voided_event_id)
         case _:
