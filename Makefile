@@ -39,10 +39,11 @@ bench: sync ## Small benchmark profile (< 10 min); results in bench/results/*.js
 	$(UV) run python -m bench.ingest --seconds 60 $(INGEST_BENCH_ARGS)
 	$(UV) run python -m bench.summary
 
-bench-full: sync ## The full profile (about an hour): 1k/10k/50k-cadre replays over 90 days
-	$(UV) run python -m bench.replay --sizes 1000,10000,50000 --days 90 --headline 10000
+bench-full: sync ## The full profile (about 40 minutes): 10k cadres × 90 days, 1k/10k/50k curve
+	$(UV) run python -m bench.replay --sizes 10000 --days 90 --out replay-10k-90d
+	$(UV) run python -m bench.replay --sizes 1000,10000,50000 --days 14 --headline 10000 --out replay-curve
 	$(UV) run python -m bench.ingest --seconds 60
-	$(UV) run python -m bench.summary
+	$(UV) run python -m bench.summary --replay replay-10k-90d
 
 clean: ## Remove the local stack's data (stop `make up` first)
 	rm -rf .stack

@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--headline", type=int, help="the size judged on; default the largest")
     parser.add_argument("--profile", action="store_true", help="sample the replay with py-spy")
+    parser.add_argument("--out", default="replay", help="results file name, without .json")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     headline = args.headline or max(sizes)
@@ -171,7 +172,7 @@ def main() -> None:
         "headline": {k: v for k, v in main_point.items() if k != "digest"},
         "scale_curve": curve,
     }
-    write_result("replay", result)
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

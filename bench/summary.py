@@ -3,6 +3,7 @@ keys issue 8 names, numbers only, plus the machine)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
@@ -26,8 +27,11 @@ def summarise(ingest: dict[str, Any], replay: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replay", default="replay", help="which replay result to quote")
+    args = parser.parse_args()
     ingest = json.loads((RESULTS / "ingest.json").read_text())
-    replay = json.loads((RESULTS / "replay.json").read_text())
+    replay = json.loads((RESULTS / f"{args.replay}.json").read_text())
     summary = summarise(ingest, replay)
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     say(f"wrote {RESULTS / 'summary.json'}")
