@@ -23,7 +23,7 @@ from cadre.scoring.adapters.tables import (
 )
 from cadre.scoring.domain.assess import Member
 from cadre.scoring.domain.contributions import Contribution
-from cadre.scoring.domain.digest import digest
+from cadre.scoring.domain.digest import DigestHasher, contribution_line, fact_line
 from cadre.scoring.domain.facts import Fact
 from cadre.scoring.domain.tasks import TASK_METRICS
 
@@ -218,14 +218,34 @@ async def current_lights(session: AsyncSession, gen: int, tenant: str) -> dict[s
 
 
 async def generation_digest(session: AsyncSession, gen: int, tenant: str | None = None) -> str:
-    """The digest of a generation (of one tenant, or of all)."""
-    fact_query = sa.select(facts).where(facts.c.generation == gen)
-    contribution_query = sa.select(contributions).where(contributions.c.generation == gen)
+    """The digest of a generation (of one tenant, or of all), streamed: the rows come in
+    the order of their digest lines (byte order of the line's unique prefix), so memory
+    stays flat however large the projection is (10k cadres × 90 days held 2.9 GB)."""
+    bar = sa.literal("|")
+    fact_order = sa.func.concat(
+        facts.c.cadre_id, bar, sa.cast(facts.c.day, sa.Text), bar, facts.c.metric, bar,
+        sa.cast(facts.c.event_id, sa.Text),
+    ).collate("C")  # fmt: skip
+    contribution_order = sa.func.concat(
+        contributions.c.cadre_id, bar, sa.cast(contributions.c.day, sa.Text), bar,
+        contributions.c.dimension, bar, contributions.c.rule, bar,
+        sa.cast(contributions.c.event_id, sa.Text), bar,
+    ).collate("C")  # fmt: skip
+    fact_query = sa.select(facts).where(facts.c.generation == gen).order_by(fact_order)
+    contribution_query = (
+        sa.select(contributions)
+        .where(contributions.c.generation == gen)
+        .order_by(contribution_order)
+    )
     if tenant is not None:
         fact_query = fact_query.where(facts.c.tenant == tenant)
         contribution_query = contribution_query.where(contributions.c.tenant == tenant)
-    fact_list = [fact_of_row(row) for row in await session.execute(fact_query)]
-    contribution_list = [
-        contribution_of_row(row) for row in await session.execute(contribution_query)
-    ]
-    return digest(fact_list, contribution_list)
+
+    hasher = DigestHasher()
+    rows = await session.stream(fact_query.execution_options(yield_per=5000))
+    async for row in rows:
+        hasher.add(fact_line(fact_of_row(row)))
+    rows = await session.stream(contribution_query.execution_options(yield_per=5000))
+    async for row in rows:
+        hasher.add(contribution_line(contribution_of_row(row)))
+    return hasher.hexdigest()

@@ -23,14 +23,28 @@ def contribution_line(item: Contribution) -> str:
     )
 
 
+class DigestHasher:
+    """Takes the digest lines in order (unique fact lines, then contribution lines), so a
+    large projection can be streamed through it rather than held in memory."""
+
+    def __init__(self) -> None:
+        self._hasher = hashlib.sha256()
+
+    def add(self, line: str) -> None:
+        self._hasher.update(line.encode())
+        self._hasher.update(b"\n")
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
+
+
 def digest(facts: Iterable[Fact], contributions: Iterable[Contribution]) -> str:
     lines = sorted({fact_line(f) for f in facts}) + sorted(
         contribution_line(c) for c in contributions
     )
-    hasher = hashlib.sha256()
+    hasher = DigestHasher()
     for line in lines:
-        hasher.update(line.encode())
-        hasher.update(b"\n")
+        hasher.add(line)
     return hasher.hexdigest()
 
 
