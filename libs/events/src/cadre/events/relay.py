@@ -102,6 +102,12 @@ class OutboxRelay:
                     "outbox relay lost the database, retrying", error=repr(exc), retry_in_s=delay
                 )
                 await self._sleep(delay)
+            except Exception as exc:
+                # Anything else (asyncpg's InternalClientError after a server restart, seen
+                # in the fault test) must not end the relay: drop the connection, start over.
+                delay = backoff.next()
+                log.error("outbox relay failed, restarting", error=repr(exc), retry_in_s=delay)
+                await self._sleep(delay)
             finally:
                 if connection is not None:
                     with contextlib.suppress(Exception):
