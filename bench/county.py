@@ -27,8 +27,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cadre.attendance.domain.leave import route_chain
+from cadre.devstack.synthetic import synthetic_event
 from cadre.events.calendar import WorkdayCalendar
-from cadre.events.catalogue import EVENT_ADAPTER, AnyEvent
+from cadre.events.catalogue import AnyEvent
 from cadre.events.relay import make_producer
 from cadre.events.vocabulary import CheckInMode, LeaderLevel
 from cadre.events.wire import encode
@@ -141,9 +142,15 @@ class County:
         if not any(p.leader_level is LeaderLevel.COUNTY for p in self.people):
             first = self.people[0]
             self.people[0] = Person(first.cadre_id, first.unit, False, LeaderLevel.COUNTY)
-
-    def leaders(self, level: LeaderLevel) -> list[Person]:
-        return [p for p in self.people if p.leader_level is level]
+        # Fixed for the whole run, so built once rather than per day or per reaction.
+        self.teams: dict[str, list[Person]] = {}
+        for person in self.people:
+            self.teams.setdefault(person.unit.unit_id, []).append(person)
+        county = [p for p in self.people if p.leader_level is LeaderLevel.COUNTY]
+        self.approvers: dict[LeaderLevel, list[Person]] = {
+            level: [p for p in self.people if p.leader_level is level] or county
+            for level in LeaderLevel
+        }
 
     # --- events -----------------------------------------------------------------------
     def _at(self, day: date, hour: int, minute: int) -> datetime:
@@ -186,12 +193,9 @@ class County:
 
     def _rings(self, rnd: random.Random) -> dict[str, list[str]]:
         """Reciprocal endorsement rings of three teammates, about 1% of people."""
-        by_unit: dict[str, list[Person]] = {}
-        for person in self.people:
-            by_unit.setdefault(person.unit.unit_id, []).append(person)
         rings: dict[str, list[str]] = {}
         wanted = max(1, round(len(self.people) * RING_SHARE / 3))
-        candidates = [members for members in by_unit.values() if len(members) >= 3]
+        candidates = [members for members in self.teams.values() if len(members) >= 3]
         for members in rnd.sample(candidates, min(wanted, len(candidates))):
             ring = [p.cadre_id for p in members[:3]]
             for cadre in ring:
@@ -207,16 +211,11 @@ class County:
         leave_until: dict[str, date],
     ) -> Iterator[AnyEvent]:
         workday = self._calendar.is_workday(day)
-        teammates: dict[str, list[Person]] = {}
-        for person in self.people:
-            teammates.setdefault(person.unit.unit_id, []).append(person)
-        approvers = {level: self.leaders(level) or self.leaders(LeaderLevel.COUNTY)
-                     for level in LeaderLevel}  # fmt: skip
         for person in self.people:
             cadre, path = person.cadre_id, person.unit.path
             on_leave = leave_until.get(cadre, date.min) >= day
             if workday and not on_leave and rnd.random() < LEAVE_START_RATE:
-                yield from self._leave(make, rnd, person, day, approvers, leave_until)
+                yield from self._leave(make, rnd, person, day, leave_until)
                 on_leave = leave_until.get(cadre, date.min) >= day
             status = "holiday" if not workday else "on_leave" if on_leave else "present"
             if status == "present" and rnd.random() < ABSENT_RATE:
@@ -239,12 +238,12 @@ class County:
                         spoof = {"check_in_id": data["check_in_id"],
                                  "device_id": person.device_id, "reasons": reasons}  # fmt: skip
                         yield make("attendance.check_in_flagged", cadre, path, at, spoof)
-                yield from self._journal(make, rnd, person, day, rings, teammates)
+                yield from self._journal(make, rnd, person, day, rings)
             elif status == "absent":
                 missed = self._at(day + timedelta(days=1), 0, 20)
                 yield make("journal.journal_missed", cadre, path, missed, {"day": day})
             if workday and day.weekday() == 0:
-                yield from self._task(make, rnd, person, day, approvers, status == "present")
+                yield from self._task(make, rnd, person, day, status == "present")
             if day.day in (1, 15):
                 yield from self._study(make, rnd, person, day)
             closed = self._at(day + timedelta(days=1), 0, 10)
@@ -280,7 +279,6 @@ class County:
         rnd: random.Random,
         person: Person,
         day: date,
-        approvers: dict[LeaderLevel, list[Person]],
         leave_until: dict[str, date],
     ) -> Iterator[AnyEvent]:
         length = rnd.choice((1, 1, 2, 3, 5))
@@ -298,7 +296,7 @@ class County:
                    "chain": [{"level": level} for level in chain]}  # fmt: skip
         yield make("attendance.leave_requested", cadre, path, asked, request)
         for step, level in enumerate(chain):
-            approver = rnd.choice(approvers[level]).cadre_id
+            approver = rnd.choice(self.approvers[level]).cadre_id
             decided = asked + timedelta(hours=step + 1)
             if rnd.random() < 0.1 / len(chain):
                 reject = {"leave_id": leave_id, "step": step, "level": level,
@@ -320,7 +318,6 @@ class County:
         person: Person,
         day: date,
         rings: dict[str, list[str]],
-        teammates: dict[str, list[Person]],
     ) -> Iterator[AnyEvent]:
         cadre, path = person.cadre_id, person.unit.path
         if rnd.random() >= JOURNAL_RATE:
@@ -334,7 +331,7 @@ class County:
             yield make("journal.entry_posted", cadre, path, posted, data)
             if rnd.random() < REACTION_RATE:
                 level = rnd.choice((LeaderLevel.TOWNSHIP, LeaderLevel.TOWNSHIP, LeaderLevel.COUNTY))
-                leader = rnd.choice(self.leaders(level) or self.leaders(LeaderLevel.COUNTY))
+                leader = rnd.choice(self.approvers[level])
                 like = rnd.random() < 0.8
                 reaction = {"entry_id": entry, "reaction": "like" if like else "dislike",
                             "reason": "内容扎实" if like else "记录过于简单",
@@ -344,7 +341,7 @@ class County:
                 yield make("journal.entry_reacted", cadre, path, at, reaction, leader.cadre_id)
         endorsers = list(rings.get(cadre, ()))
         if rnd.random() < ENDORSE_RATE:
-            team = teammates[person.unit.unit_id]
+            team = self.teams[person.unit.unit_id]
             if len(team) > 1:
                 other = rnd.choice(team)
                 if other.cadre_id != cadre:
@@ -362,12 +359,11 @@ class County:
         rnd: random.Random,
         person: Person,
         monday: date,
-        approvers: dict[LeaderLevel, list[Person]],
         present: bool,
     ) -> Iterator[AnyEvent]:
         cadre, path = person.cadre_id, person.unit.path
         task = f"t-{cadre}-{monday:%m%d}"
-        assigner = rnd.choice(approvers[LeaderLevel.TOWNSHIP]).cadre_id
+        assigner = rnd.choice(self.approvers[LeaderLevel.TOWNSHIP]).cadre_id
         due = self._at(monday + timedelta(days=4), 18, 0)
         assigned = {"task_id": task, "title": "人居环境整治", "due_at": due,
                     "reward_points": 5.0, "penalty_points": 3.0,
@@ -426,20 +422,8 @@ class _EventMaker:
         data: dict[str, Any],
         actor: str | None = None,
     ) -> AnyEvent:
-        return EVENT_ADAPTER.validate_python(
-            {
-                "id": self.event_id(at),
-                "type": event_type,
-                "source": event_type.split(".", 1)[0],
-                "tenant": self.tenant,
-                "subject": subject,
-                "unit_path": unit_path,
-                "occurred_at": at,
-                "recorded_at": at,
-                "actor": actor or subject,
-                "data": data,
-            }
-        )
+        return synthetic_event(event_type, self.tenant, subject, unit_path, at, data, actor,
+                               event_id=self.event_id(at), recorded_at=at)  # fmt: skip
 
 
 def _weighted(rnd: random.Random, choices: tuple[tuple[CheckInMode, float], ...]) -> CheckInMode:

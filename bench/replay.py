@@ -21,9 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.stack import BENCH_STACK, RESULTS, bench_infra, say, write_result  # isort: skip
+from bench.stack import BENCH_STACK, RESULTS, bench_infra, raw_read_rate, say, write_result  # isort: skip
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.county import County, publish
@@ -50,28 +49,6 @@ async def reset_topics(bootstrap: str) -> None:
     await create_topics(bootstrap, list(ALL_EVENT_TOPICS))
 
 
-async def raw_read(bootstrap: str, expected: int) -> float:
-    """Records per second for a bare aiokafka consumer reading every event topic from the
-    start: the ceiling any Python consumer of these topics works under."""
-    consumer = AIOKafkaConsumer(
-        *ALL_EVENT_TOPICS,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        seen = 0
-        started = time.perf_counter()
-        while seen < expected:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            seen += sum(len(records) for records in batch.values())
-        return seen / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
-
-
 def run_replay(infra: Infra, database: str, profile: Path | None = None) -> dict[str, Any]:
     """`scoring replay --json` as its own process, as operations would run it; its peak RSS
     comes from the kernel's accounting of that child. With `profile`, py-spy samples it and
@@ -83,22 +60,18 @@ def run_replay(infra: Infra, database: str, profile: Path | None = None) -> dict
         "CADRE_SCORING_DATABASE_URL": infra.pg_url(database),
         "CADRE_SCORING_GROUP_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
     }
-    log = (BENCH_STACK / f"replay-{database}.log").open("wb")
+    log = BENCH_STACK / f"replay-{database}.log"
     command = [sys.executable, "-m", "cadre.scoring.entrypoints.cli", "replay", "--json"]
     if profile is not None:
         command = ["py-spy", "record", "--format", "raw", "-o", str(profile), "--", *command]
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr)
+        assert process.stdout is not None
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise RuntimeError(f"scoring replay failed ({process.returncode}); see {log.name}")
+        raise RuntimeError(f"scoring replay failed ({process.returncode}); see {log}")
     last = [line for line in output.decode().splitlines() if line.startswith("{")][-1]
     result: dict[str, Any] = json.loads(last)
     # ru_maxrss is in KiB
@@ -115,7 +88,7 @@ async def measure_size(infra: Infra, cadres: int, days: int, profile: bool) -> d
     published = await publish(bootstrap, county.events())
     publish_s = time.perf_counter() - started
     say(f"  {published:,} events in {publish_s:.0f} s; raw aiokafka read")
-    raw = await raw_read(bootstrap, published)
+    raw = await raw_read_rate(bootstrap, ALL_EVENT_TOPICS, published)
     say(f"  raw read {raw:,.0f} events/s; scoring replay")
     database = f"bench_replay_{cadres}"
     admin = infra.pg_url("postgres", "postgresql")

@@ -18,10 +18,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from bench.stack import bench_infra, say, write_result  # isort: skip
+from bench.stack import bench_infra, raw_read_rate, say, write_result  # isort: skip
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,27 +60,6 @@ async def raw_produce(bootstrap: str, topic: str, events: list[AnyEvent]) -> flo
         return len(records) / (time.perf_counter() - started)
     finally:
         await producer.stop()
-
-
-async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        seen = 0
-        started = time.perf_counter()
-        while seen < n:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
-            seen += sum(len(records) for records in batch.values())
-        return n / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
 
 
 async def fill_outbox(
@@ -199,7 +177,10 @@ async def measure(infra: Infra, events_count: int) -> dict[str, Any]:
     raw_produce_rate = await raw_produce(bootstrap, raw_topic, events)
     say(f"  {raw_produce_rate:,.0f} events/s")
     say("raw aiokafka consume")
-    raw_consume_rate = await raw_consume(bootstrap, raw_topic, events_count)
+    raw_consume_rate = await raw_read_rate(
+        bootstrap, [raw_topic], events_count, max_records=2000,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )  # fmt: skip
     say(f"  {raw_consume_rate:,.0f} events/s")
     say("appending to the event store (events + outbox, 500 per transaction)")
     append_rate = await fill_outbox(database_url, events)

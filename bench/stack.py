@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ os.environ.setdefault("CADRE_KAFKA_PORT", "29092")
 os.environ.setdefault("CADRE_PG_PORT", "25432")
 os.environ.setdefault("CADRE_REDIS_PORT", "26379")
 BENCH_STACK = Path(os.environ.setdefault("CADRE_STACK_DIR", str(Path(".stack-bench").resolve())))
+
+from aiokafka import AIOKafkaConsumer  # noqa: E402
 
 from cadre.devstack.infra import Infra  # noqa: E402
 
@@ -48,3 +50,30 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     say(f"wrote {out}")
     return out
+
+
+async def raw_read_rate(
+    bootstrap: str, topics: Sequence[str], expected: int, **options: Any
+) -> float:
+    """Records per second for a bare aiokafka consumer reading `topics` from the start
+    until `expected` records arrived: the ceiling any Python consumer of them works under.
+    `options` go to the consumer (fetch sizes, `max_records` to each poll)."""
+    max_records = options.pop("max_records", 500)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **options,
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        started = time.perf_counter()
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=max_records)
+            seen += sum(len(records) for records in batch.values())
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()

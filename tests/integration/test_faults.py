@@ -33,9 +33,11 @@ import pytest
 
 from cadre.devstack.demo_activity import CADRES, DemoClient
 from cadre.devstack.infra import Infra
+from cadre.devstack.kafka import KafkaServer
+from cadre.devstack.postgres import PostgresServer
 from cadre.devstack.processes import kill_process, spawn
 from cadre.devstack.service_stack import ServiceStack, service_stack
-from cadre.devstack.testing import unique_tenant
+from cadre.devstack.testing import unique_tenant, wait_until
 from cadre.events.calendar import WorkdayCalendar
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -250,17 +252,6 @@ def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 kill_process(platform.relay)
 
 
-def wait_until(check: object, timeout_s: float, message: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        assert callable(check)
-        if check():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {message}")
-        time.sleep(0.5)
-
-
 def test_every_fault_is_survived_without_loss_or_duplicates(platform: Platform) -> None:
     stack, infra = platform.stack, platform.infra
 
@@ -274,11 +265,11 @@ def test_every_fault_is_survived_without_loss_or_duplicates(platform: Platform) 
         time.sleep(1)
         platform.start_relay()
 
-    def restart_server(server: object) -> None:
+    def restart_server(server: KafkaServer | PostgresServer | None) -> None:
         assert server is not None
-        server.stop()  # type: ignore[attr-defined]
+        server.stop()
         time.sleep(1)
-        server.start()  # type: ignore[attr-defined]
+        server.start()
 
     faults: list[tuple[str, Callable[[], None]]] = [
         ("SIGKILL attendance", lambda: restart_service("attendance")),
@@ -319,12 +310,11 @@ def test_every_fault_is_survived_without_loss_or_duplicates(platform: Platform) 
             def all_notified(expected: set[str] = wanted) -> bool:
                 return expected <= asyncio.run(platform.leave_notifications())[0]
 
-            wait_until(
-                all_notified,
-                300,
-                f"approvers to hear of every leave after {name}: missing"
-                f" {wanted - asyncio.run(platform.leave_notifications())[0]}",
-            )
+            try:
+                wait_until(all_notified, 300, f"approvers to hear of every leave after {name}")
+            except AssertionError as timed_out:  # name what is missing at the deadline
+                missing = wanted - asyncio.run(platform.leave_notifications())[0]
+                raise AssertionError(f"{timed_out}: missing {missing}") from None
             notified, repeated = asyncio.run(platform.leave_notifications())
             assert repeated == 0, f"{name}: {repeated} notifications stored twice"
 

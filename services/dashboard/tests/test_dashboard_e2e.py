@@ -11,8 +11,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sy
 from cadre.devstack.demo_activity import DemoClient, seed_demo_activity, spoof
 from cadre.devstack.infra import PROCESSES, Infra
 from cadre.devstack.service_stack import ServiceStack, service_stack
-from cadre.devstack.testing import unique_tenant
+from cadre.devstack.testing import unique_tenant, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -68,14 +67,6 @@ class Platform:
         )
         assert answer.status_code == 200, answer.text
         return answer.json()
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")

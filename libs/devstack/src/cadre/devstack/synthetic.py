@@ -5,6 +5,7 @@ publish them. Seeded, so a test and its expectation see the same events."""
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -63,19 +64,7 @@ class SyntheticTenant:
         actor: str | None = None,
     ) -> None:
         self.events.append(
-            EVENT_ADAPTER.validate_python(
-                {
-                    "id": new_event_id(),
-                    "type": event_type,
-                    "source": event_type.split(".")[0],
-                    "tenant": self.tenant,
-                    "subject": subject,
-                    "unit_path": unit_path,
-                    "occurred_at": occurred_at,
-                    "actor": actor or subject,
-                    "data": data,
-                }
-            )
+            synthetic_event(event_type, self.tenant, subject, unit_path, occurred_at, data, actor)
         )
 
     def _build(self) -> None:
@@ -258,3 +247,33 @@ class SyntheticTenant:
                 self._at(day, 16),
                 {"study_id": f"s-{cadre}-{day}", "party_theory": rnd.random() < 0.5},
             )
+
+
+def synthetic_event(
+    event_type: str,
+    tenant: str,
+    subject: str,
+    unit_path: str,
+    occurred_at: datetime,
+    data: dict[str, Any],
+    actor: str | None = None,
+    *,
+    event_id: uuid.UUID | None = None,
+    recorded_at: datetime | None = None,
+) -> AnyEvent:
+    """A validated event as its service would publish it: the source is the type's prefix
+    and the actor, unless given, is the subject."""
+    envelope: dict[str, Any] = {
+        "id": event_id or new_event_id(),
+        "type": event_type,
+        "source": event_type.split(".", 1)[0],
+        "tenant": tenant,
+        "subject": subject,
+        "unit_path": unit_path,
+        "occurred_at": occurred_at,
+        "actor": actor or subject,
+        "data": data,
+    }
+    if recorded_at is not None:
+        envelope["recorded_at"] = recorded_at
+    return EVENT_ADAPTER.validate_python(envelope)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -169,24 +169,20 @@ class ScoringProjection:
             )
         if self.defer_derivation:
             self.pending |= touched
-            self.dirty_tenants |= effects.tenants
-            return
-        if touched:
-            await self.recompute(session, touched, effects)
-        if self.rankings is not None:
-            await self.rankings.write_through(
-                self.generation, effects.composites, effects.membership_changed
-            )
+        else:
+            if touched:
+                await self.recompute(session, touched, effects)
+            if self.rankings is not None:
+                await self.rankings.write_through(
+                    self.generation, effects.composites, effects.membership_changed
+                )
         self.dirty_tenants |= effects.tenants
 
     async def derive_pending(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        chunk: int = 500,
-        on_progress: Callable[[int, int], None] | None = None,
-    ) -> int:
+        self, sessions: async_sessionmaker[AsyncSession], chunk: int = 500
+    ) -> None:
         """Derive the contributions of every cadre folded while deferring, `chunk` cadres
-        per transaction; returns how many cadres were derived."""
+        per transaction."""
         keys = sorted(self.pending)
         for start in range(0, len(keys), chunk):
             effects = BatchEffects()
@@ -196,10 +192,7 @@ class ScoringProjection:
                 await self.rankings.write_through(
                     self.generation, effects.composites, effects.membership_changed
                 )
-            if on_progress is not None:
-                on_progress(min(start + chunk, len(keys)), len(keys))
         self.pending.clear()
-        return len(keys)
 
     async def recompute(
         self, session: AsyncSession, cadres: Iterable[CadreKey], effects: BatchEffects
