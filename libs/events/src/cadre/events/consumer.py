@@ -94,13 +94,25 @@ class _Decoded:
         return str(self.event.id) if self.event is not None else self.record.position
 
 
+# SQLSTATEs that say the server is going away or not back yet: class 08 (connection
+# exception), admin and crash shutdown, and "the database system is shutting down".
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
 def is_infrastructure_error(exc: BaseException) -> bool:
     """Errors that say the database is unreachable, not that the event is bad."""
     if isinstance(
         exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError
     ):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        # asyncpg reports a restarting server as a plain DBAPIError: without this, events
+        # applied during a PostgreSQL restart were dead-lettered (the fault test lost one).
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        return sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+    return False
 
 
 @dataclass
