@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -53,3 +55,20 @@ def test_inside_an_event_context_lines_carry_its_id_tenant_and_correlation(
         assert line["correlation_id"] == "req-7"
     assert stdlib["logger"] == "some.library"
     assert after["event_id"] is None
+
+
+def test_logs_follow_stderr_when_it_is_replaced_and_the_old_one_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Library threads (an SMTP server, a Kafka client) keep logging after pytest swaps stderr."""
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging("notify")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("mail.log").warning("peer connected")
+    get_logger("t").info("sent")
+    stdlib, ours = _lines(second.getvalue())
+    assert stdlib["logger"] == "mail.log"
+    assert ours["event"] == "sent"
