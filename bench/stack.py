@@ -33,7 +33,7 @@ def say(message: str) -> None:
 
 @contextmanager
 def bench_infra() -> Iterator[Infra]:
-    """Fresh servers for one benchmark run, removed afterwards."""
+    """Fresh servers for one benchmark run, removed afterwards (the logs are kept)."""
     infra = Infra()
     shutil.rmtree(BENCH_STACK, ignore_errors=True)
     try:
@@ -41,7 +41,10 @@ def bench_infra() -> Iterator[Infra]:
         yield infra
     finally:
         infra.stop(report=say)
-        shutil.rmtree(BENCH_STACK, ignore_errors=True)
+        # The servers' data goes; the services' logs stay for a look at what went wrong.
+        for child in BENCH_STACK.iterdir() if BENCH_STACK.exists() else ():
+            if child.name != "logs":
+                shutil.rmtree(child, ignore_errors=True)
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:
