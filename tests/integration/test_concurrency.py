@@ -51,7 +51,7 @@ async def test_twenty_concurrent_appends_at_the_same_version_one_wins(
         assert outbox_ids == {stream[0].id, winner_id}
 
 
-async def test_a_stale_expected_version_is_refused_before_writing(
+async def test_a_stale_expected_version_is_refused_with_the_actual_version(
     spine_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await append_in_transaction(spine_sessions, "s", 0, [sample_event("journal.journal_missed")])

@@ -3,6 +3,7 @@ feed attendance's replica; check-ins and leaves publish attendance.* events."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 
 from cadre.attendance.adapters.tables import fences, people, unit_paths, workday_overrides
 from cadre.attendance.entrypoints.app import create_app as create_attendance
+from cadre.attendance.entrypoints.checkins import device_stream
 from cadre.attendance.entrypoints.day_close_job import close_through
 from cadre.attendance.settings import AttendanceSettings
 from cadre.devstack.infra import Infra, create_databases, drop_database
@@ -28,6 +30,7 @@ from cadre.events.auth import JwksVerifier
 from cadre.events.catalogue import AnyEvent
 from cadre.events.consumer import InboundRecord
 from cadre.events.db import migrate_async
+from cadre.events.tables import event_store
 from cadre.events.wire import decode, header_map
 
 pytestmark = [pytest.mark.integration]
@@ -210,6 +213,37 @@ async def test_first_check_in_binds_the_device_and_another_device_is_refused_and
     )
     assert again.status_code == 201
     assert "mismatch_history" in again.json()["flags"]
+
+
+async def test_racing_first_check_ins_bind_the_phone_once_and_the_losers_get_409_not_500(
+    stack: Stack,
+) -> None:
+    headers = await stack.login("cadre4")
+    answers = await asyncio.gather(
+        *(
+            stack.attendance.post("/v1/check-ins", json=body("phone-4"), headers=headers)
+            for _ in range(8)
+        )
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {201, 409}, [a.text for a in answers]
+    assert 201 in statuses
+    assert all(
+        a.json()["code"] == "concurrent-modification" for a in answers if a.status_code == 409
+    )
+    async with stack.attendance_app.state.sessions() as session:
+        bound = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(event_store)
+            .where(
+                event_store.c.stream_id == device_stream(TENANT, "cadre4"),
+                event_store.c.event_type == "attendance.device_bound",
+            )
+        )
+    assert bound == 1
+    # A retry of a loser, as the phone would send, goes through on the bound device.
+    retried = await stack.attendance.post("/v1/check-ins", json=body("phone-4"), headers=headers)
+    assert retried.status_code == 201
 
 
 async def test_outside_the_fence_late_sync_and_spoof_flags_are_recorded_not_dropped(

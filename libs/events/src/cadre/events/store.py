@@ -86,9 +86,13 @@ async def append(
     """
     if not events:
         return expected_version
-    actual = await stream_version(session, stream_id)
-    if actual != expected_version:
-        raise ConcurrencyError(stream_id, expected_version, actual)
+    if expected_version > 0:
+        # Only a too-high expectation needs this read (it would leave a gap); a stream that
+        # moved on is caught by the insert itself, which skips taken versions. New streams,
+        # the most common append, save the round trip.
+        actual = await stream_version(session, stream_id)
+        if actual != expected_version:
+            raise ConcurrencyError(stream_id, expected_version, actual)
     records = [encode(event) for event in events]
     event_ids = [event.id for event in events]
     params = {
@@ -120,7 +124,9 @@ async def append(
             await connection.execute(
                 sa.delete(event_store).where(event_store.c.event_id.in_(event_ids))
             )
-        raise ConcurrencyError(stream_id, expected_version, None)
+        raise ConcurrencyError(
+            stream_id, expected_version, await stream_version(session, stream_id)
+        )
     return expected_version + len(events)
 
 

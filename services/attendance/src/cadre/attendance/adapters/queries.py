@@ -1,16 +1,15 @@
-"""Reads attendance needs to decide: the replica, a cadre's neighbouring check-ins, leaves."""
+"""Reads attendance needs to decide: the replica, a check-in's context, leaves."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cadre.attendance.adapters.tables import (
     REPLICA,
-    check_ins,
-    fences,
     leaves,
 )
 from cadre.attendance.domain.geo import Fence
@@ -18,7 +17,7 @@ from cadre.attendance.domain.spoofing import Fix
 from cadre.events.calendar import WorkdayCalendar
 from cadre.events.replica import Person
 
-__all__ = ["Person", "person"]
+__all__ = ["CheckInContext", "Person", "check_in_context", "person"]
 
 
 async def person(
@@ -27,53 +26,85 @@ async def person(
     return await REPLICA.person(session, tenant, cadre_id, token_unit_path)
 
 
-async def unit_fences(session: AsyncSession, tenant: str, unit_id: str) -> list[Fence]:
-    rows = await session.execute(
-        sa.select(fences.c.lat, fences.c.lon, fences.c.radius_m).where(
-            fences.c.tenant == tenant, fences.c.unit_id == unit_id
-        )
-    )
-    return [Fence(r.lat, r.lon, r.radius_m) for r in rows]
-
-
 async def calendar(session: AsyncSession, tenant: str) -> WorkdayCalendar:
     return await REPLICA.calendar(session, tenant)
 
 
-async def neighbours(session: AsyncSession, tenant: str, cadre_id: str, at: datetime) -> list[Fix]:
-    """The cadre's check-ins just before and just after `at` in event time."""
-    base = sa.select(check_ins.c.occurred_at, check_ins.c.lat, check_ins.c.lon).where(
-        check_ins.c.tenant == tenant, check_ins.c.cadre_id == cadre_id
-    )
-    before = (
-        await session.execute(
-            base.where(check_ins.c.occurred_at <= at)
-            .order_by(check_ins.c.occurred_at.desc())
-            .limit(1)
-        )
-    ).first()
-    after = (
-        await session.execute(
-            base.where(check_ins.c.occurred_at > at).order_by(check_ins.c.occurred_at).limit(1)
-        )
-    ).first()
-    return [Fix(r.occurred_at, r.lat, r.lon) for r in (before, after) if r is not None]
+@dataclass(frozen=True)
+class CheckInContext:
+    """Everything a check-in is judged against, read in one round trip."""
+
+    person: Person
+    fences: list[Fence]
+    neighbours: list[Fix]  # the cadre's check-ins just before and just after in event time
+    same_coordinates: list[tuple[float, float, date]]  # earlier check-ins at the very spot
 
 
-async def same_coordinates(
-    session: AsyncSession, tenant: str, cadre_id: str, lat: float, lon: float
-) -> list[tuple[float, float, date]]:
-    rows = await session.execute(
-        sa.select(check_ins.c.lat, check_ins.c.lon, check_ins.c.day)
-        .where(
-            check_ins.c.tenant == tenant,
-            check_ins.c.cadre_id == cadre_id,
-            check_ins.c.lat == lat,
-            check_ins.c.lon == lon,
+# One statement instead of five: a check-in is the hottest write path, and each round trip
+# through SQLAlchemy and asyncpg costs more than the query itself (profiled under load).
+_CHECK_IN_CONTEXT = sa.text(
+    """
+    SELECT p.unit_id, p.stationed, p.active, p.registered_on, p.leader_level, u.path,
+        ARRAY(SELECT ROW(f.lat, f.lon, f.radius_m) FROM fences f
+              WHERE f.tenant = p.tenant AND f.unit_id = p.unit_id) AS fences,
+        ARRAY((SELECT ROW(c.occurred_at, c.lat, c.lon) FROM check_ins c
+               WHERE c.tenant = p.tenant AND c.cadre_id = p.cadre_id AND c.occurred_at <= :at
+               ORDER BY c.occurred_at DESC LIMIT 1)
+              UNION ALL
+              (SELECT ROW(c.occurred_at, c.lat, c.lon) FROM check_ins c
+               WHERE c.tenant = p.tenant AND c.cadre_id = p.cadre_id AND c.occurred_at > :at
+               ORDER BY c.occurred_at LIMIT 1)) AS neighbours,
+        ARRAY(SELECT ROW(c.lat, c.lon, c.day) FROM check_ins c
+              WHERE c.tenant = p.tenant AND c.cadre_id = p.cadre_id
+                AND c.lat = :lat AND c.lon = :lon
+              LIMIT 5) AS same_coordinates
+    FROM people p
+    LEFT JOIN unit_paths u ON u.tenant = p.tenant AND u.unit_id = p.unit_id
+    WHERE p.tenant = :tenant AND p.cadre_id = :cadre_id
+    """
+).bindparams(
+    sa.bindparam("at", type_=sa.DateTime(timezone=True)),
+    sa.bindparam("lat", type_=sa.Float),
+    sa.bindparam("lon", type_=sa.Float),
+)
+
+
+async def check_in_context(
+    connection: AsyncConnection,
+    tenant: str,
+    cadre_id: str,
+    token_unit_path: str,
+    fix: Fix,
+) -> CheckInContext | None:
+    row = (
+        await connection.execute(
+            _CHECK_IN_CONTEXT,
+            {
+                "tenant": tenant,
+                "cadre_id": cadre_id,
+                "at": fix.occurred_at,
+                "lat": fix.lat,
+                "lon": fix.lon,
+            },
         )
-        .limit(5)
+    ).first()
+    if row is None:
+        return None
+    person = Person(
+        cadre_id,
+        row.unit_id,
+        row.path or token_unit_path,  # the replica may not have seen the unit yet
+        row.stationed,
+        row.active,
+        row.registered_on,
+        row.leader_level,
     )
-    return [(r.lat, r.lon, r.day) for r in rows]
+    return CheckInContext(
+        person=person,
+        fences=[Fence(lat, lon, radius_m) for lat, lon, radius_m in row.fences],
+        neighbours=[Fix(at, lat, lon) for at, lat, lon in row.neighbours],
+        same_coordinates=[(lat, lon, day) for lat, lon, day in row.same_coordinates],
+    )
 
 
 async def approved_leave_on(session: AsyncSession, tenant: str, cadre_id: str, day: date) -> bool:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cadre.attendance.adapters import queries
@@ -33,7 +34,7 @@ from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
 from cadre.events.pagination import MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
-from cadre.events.store import append, stream_version
+from cadre.events.store import ConcurrencyError, append, stream_version
 from cadre.events.vocabulary import CheckInMode, FlagReason
 
 router = APIRouter(tags=["check-ins"])
@@ -89,6 +90,17 @@ class CheckInOut(BaseModel):
     destination: str | None
 
 
+# Built once: constructing a statement per request showed in the profile of the hot path.
+_DEVICE_FOR_UPDATE = (
+    sa.select(devices)
+    .where(
+        devices.c.tenant == sa.bindparam("tenant"), devices.c.cadre_id == sa.bindparam("cadre_id")
+    )
+    .with_for_update()
+)
+_INSERT_CHECK_IN = sa.insert(check_ins)
+
+
 def device_stream(tenant: str, cadre_id: str) -> str:
     return f"device:{tenant}:{cadre_id}"
 
@@ -122,26 +134,45 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
     context = ChangeContext.of(request, principal)
     mismatch: Problem | None = None
     result: CheckInOut | None = None
+    fix = Fix(body.occurred_at, body.lat, body.lon)
     async with sessions_of(request)() as session, session.begin():
-        person = await queries.person(session, tenant, cadre_id, principal.unit_path)
-        if person is None or not person.active:
+        connection = await session.connection()
+        known = await queries.check_in_context(
+            connection, tenant, cadre_id, principal.unit_path, fix
+        )
+        if known is None or not known.person.active:
             raise Problem(
                 422, "unknown-cadre", "You are not (or no longer) registered for attendance."
             )
-        device = (
-            await session.execute(
-                sa.select(devices)
-                .where(devices.c.tenant == tenant, devices.c.cadre_id == cadre_id)
-                .with_for_update()
-            )
-        ).first()
+        person = known.person
+        who = {"tenant": tenant, "cadre_id": cadre_id}
+        device = (await connection.execute(_DEVICE_FOR_UPDATE, who)).first()
         stream = device_stream(tenant, cadre_id)
-        version = await stream_version(session, stream)
         if device is None or device.device_id is None:
+            if device is None:
+                # Two first check-ins of one cadre race here (FOR UPDATE locks no row yet):
+                # the primary key decides, and the loser gets a 409 to retry, which then
+                # finds the bound device.
+                claimed = await connection.execute(
+                    pg_insert(devices)
+                    .values(
+                        tenant=tenant, cadre_id=cadre_id, mismatches=0, device_id=body.device_id
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(devices.c.cadre_id)
+                )
+                if claimed.first() is None:
+                    raise ConcurrencyError(stream, 0, None)
+            else:  # unbound by an admin; the row lock serialises rebinding
+                await connection.execute(
+                    sa.update(devices)
+                    .where(devices.c.tenant == tenant, devices.c.cadre_id == cadre_id)
+                    .values(device_id=body.device_id)
+                )
             await append(
                 session,
                 stream,
-                version,
+                await stream_version(session, stream),
                 [
                     DeviceBound(
                         **context.envelope(cadre_id, person.unit_path),
@@ -149,26 +180,13 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
                     )
                 ],
             )
-            values = {"device_id": body.device_id}
-            if device is None:
-                await session.execute(
-                    sa.insert(devices).values(
-                        tenant=tenant, cadre_id=cadre_id, mismatches=0, **values
-                    )
-                )
-            else:
-                await session.execute(
-                    sa.update(devices)
-                    .where(devices.c.tenant == tenant, devices.c.cadre_id == cadre_id)
-                    .values(**values)
-                )
             device_mismatches = 0
         elif device.device_id != body.device_id:
             # Refused, but recorded: the flag is evidence and must not be lost with the 403.
             await append(
                 session,
                 stream,
-                version,
+                await stream_version(session, stream),
                 [
                     CheckInFlagged(
                         **context.envelope(cadre_id, person.unit_path),
@@ -198,7 +216,7 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
             device_mismatches = device.mismatches if recent else 0
         if mismatch is None:
             result = await _record(
-                session, request, principal, body, person, day, now, device_mismatches
+                session, request, principal, body, known, day, now, device_mismatches
             )
     if mismatch is not None:
         raise mismatch
@@ -211,13 +229,13 @@ async def _record(
     request: Request,
     principal: Principal,
     body: CheckInIn,
-    person: queries.Person,
+    known: queries.CheckInContext,
     day: date,
     now: datetime,
     device_mismatches: int,
 ) -> CheckInOut:
     settings = settings_of(request)
-    tenant, cadre_id = principal.tenant, principal.sub
+    tenant, cadre_id, person = principal.tenant, principal.sub, known.person
     if body.mode is CheckInMode.LEAVE and not await queries.approved_leave_on(
         session, tenant, cadre_id, day
     ):
@@ -226,20 +244,15 @@ async def _record(
         )
     within = None
     flags: list[FlagReason] = []
-    if body.mode in FENCED_MODES:
-        unit_fences = await queries.unit_fences(session, tenant, person.unit_id)
-        if unit_fences:
-            within = within_any(unit_fences, body.lat, body.lon)
-            if not within:
-                flags.append(FlagReason.OUTSIDE_GEOFENCE)
-    fix = Fix(body.occurred_at, body.lat, body.lon)
+    if body.mode in FENCED_MODES and known.fences:
+        within = within_any(known.fences, body.lat, body.lon)
+        if not within:
+            flags.append(FlagReason.OUTSIDE_GEOFENCE)
     flags += suspicions(
-        fix,
+        Fix(body.occurred_at, body.lat, body.lon),
         body.accuracy_m,
-        neighbours=await queries.neighbours(session, tenant, cadre_id, body.occurred_at),
-        coordinates_on_other_days=await queries.same_coordinates(
-            session, tenant, cadre_id, body.lat, body.lon
-        ),
+        neighbours=known.neighbours,
+        coordinates_on_other_days=known.same_coordinates,
         recent_device_mismatches=device_mismatches,
         policy=SpoofPolicy(
             max_speed_kmh=settings.max_speed_kmh, max_accuracy_m=settings.max_accuracy_m
@@ -282,8 +295,10 @@ async def _record(
             )
         )
     await append(session, f"checkin:{tenant}:{check_in_id}", 0, events)
-    await session.execute(
-        sa.insert(check_ins).values(
+    connection = await session.connection()
+    await connection.execute(
+        _INSERT_CHECK_IN,
+        dict(
             tenant=tenant,
             check_in_id=check_in_id,
             cadre_id=cadre_id,
@@ -299,7 +314,7 @@ async def _record(
             within_geofence=within,
             late_sync=late,
             flags=[f.value for f in flags],
-        )
+        ),
     )
     return CheckInOut(
         check_in_id=check_in_id,
