@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
     )
 
 

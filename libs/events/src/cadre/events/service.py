@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -103,7 +105,9 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.effective_database_url)
+        engine = create_engine(
+            settings.effective_database_url, pool_size=settings.database_pool_size, max_overflow=0
+        )
         runtime = ServiceRuntime(
             settings=settings,
             engine=engine,
@@ -258,14 +262,39 @@ def run_service(
     configure_logging(settings.service_name, settings.log_level)
     log.info("migrating database", database=settings.effective_database_url.rsplit("/", 1)[-1])
     migrate(migrations_package, settings.effective_database_url)
+    options: dict[str, Any] = {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.http_workers == 1:
+        uvicorn.run(app_factory(settings), **options)
+        return
+    # Worker processes build their own app, so uvicorn needs where the factory is, not the
+    # app; each worker reads the same settings from the environment it inherits.
+    os.environ[_WORKER_FACTORY] = f"{app_factory.__module__}:{app_factory.__qualname__}"
+    os.environ[_WORKER_LOGGING] = f"{settings.service_name}:{settings.log_level}"
     uvicorn.run(
-        app_factory(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
+        f"{__name__}:{worker_app.__name__}",
+        factory=True,
+        workers=settings.http_workers,
+        **options,
     )
+
+
+_WORKER_FACTORY = "CADRE_WORKER_APP_FACTORY"
+_WORKER_LOGGING = "CADRE_WORKER_LOGGING"
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several HTTP worker processes (see `run_service`)."""
+    service_name, _, level = os.environ[_WORKER_LOGGING].partition(":")
+    configure_logging(service_name, level)
+    module_name, _, factory_name = os.environ[_WORKER_FACTORY].partition(":")
+    factory: Callable[[], FastAPI] = getattr(importlib.import_module(module_name), factory_name)
+    return factory()
 
 
 def request_sessions(request: Request) -> async_sessionmaker[AsyncSession]:

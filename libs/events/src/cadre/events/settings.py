@@ -34,6 +34,12 @@ class ServiceSettings(InfraSettings):
     service_name: str = "service"
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
+    # More than one runs that many processes on the port (a busy API on a multi-core box);
+    # the outbox relay stays single (an advisory lock elects one) and consumers share a group.
+    http_workers: int = Field(1, ge=1, le=32)
+    # Connections per process, held open: opening one per request under load costs more
+    # than the request (profiled), so there is no overflow to open and close.
+    database_pool_size: int = Field(20, ge=1, le=200)
     # Empty means the service's own database on the shared server: cadre_<service>.
     database_url: str = ""
     relay_enabled: bool = True
