@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.backoff import Backoff
 from cadre.events.catalogue import AnyEvent
+from cadre.events.db import is_infrastructure_error
 from cadre.events.logging import event_log_context, get_logger
 from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
 from cadre.events.topics import dlq_topic
@@ -92,27 +92,6 @@ class _Decoded:
     @property
     def dedup_key(self) -> str:
         return str(self.event.id) if self.event is not None else self.record.position
-
-
-# SQLSTATEs that say the server is going away or not back yet: class 08 (connection
-# exception), admin and crash shutdown, and "the database system is shutting down".
-UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
-
-
-def is_infrastructure_error(exc: BaseException) -> bool:
-    """Errors that say the database is unreachable, not that the event is bad."""
-    if isinstance(
-        exc, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError
-    ):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        # asyncpg reports a restarting server as a plain DBAPIError: without this, events
-        # applied during a PostgreSQL restart were dead-lettered (the fault test lost one).
-        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-        return sqlstate.startswith(UNAVAILABLE_SQLSTATES)
-    return False
 
 
 @dataclass

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cadre.events.db import is_infrastructure_error
 from cadre.events.logging import get_logger
 from cadre.events.store import ConcurrencyError
 
@@ -118,6 +119,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_infrastructure_error(exc):
+            # The database went away (a restart, a failover): nothing was written, and the
+            # same request a moment later will most likely succeed.
+            log.warning("database unavailable", path=request.url.path, error=repr(exc))
+            return problem_response(
+                503,
+                "database-unavailable",
+                "The database is not reachable just now; retry shortly.",
+                request.url.path,
+                headers={"Retry-After": "1"},
+            )
         log.exception("unhandled error", path=request.url.path)
         return problem_response(
             500, "internal-error", "An unexpected error occurred.", request.url.path
