@@ -97,3 +97,31 @@ async def test_the_verifier_fetches_keys_once_and_refreshes_for_an_unknown_key()
     current = {"keys": [*current["keys"], public_jwk(rotated, key_id("demo", 2))]}
     assert await verifier.verify(sign_token(LEADER, rotated, key_id("demo", 2))) == LEADER
     assert len(fetched) == 2
+
+
+async def test_a_token_verified_once_still_expires_and_a_key_refresh_forgets_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    current: dict[str, Any] = {"keys": [public_jwk(DEMO_KEY, key_id("demo", 1))]}
+
+    async def fetch(_: str) -> dict[str, Any]:
+        return current
+
+    verifier = JwksVerifier("http://directory/.well-known/jwks.json", fetch=fetch, min_refresh_s=0)
+    short = sign_token(LEADER, DEMO_KEY, key_id("demo", 1), ttl_s=60)
+    assert await verifier.verify(short) == LEADER
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(TokenError, match="expired"):
+        await verifier.verify(short)
+    monkeypatch.undo()
+
+    # The directory drops key 1 (compromised, say): after the refresh its tokens are refused
+    # even though one of them was verified before.
+    old = sign_token(LEADER, DEMO_KEY, key_id("demo", 1))
+    assert await verifier.verify(old) == LEADER
+    rotated = Ed25519PrivateKey.generate()
+    current = {"keys": [public_jwk(rotated, key_id("demo", 2))]}
+    assert await verifier.verify(sign_token(LEADER, rotated, key_id("demo", 2))) == LEADER
+    with pytest.raises(TokenError):
+        await verifier.verify(old)

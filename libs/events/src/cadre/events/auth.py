@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -66,6 +67,18 @@ def verify_token(
     now: float | None = None,
 ) -> Principal:
     """Check signature, expiry, audience, issuer and tenant; return who is calling."""
+    return verify_token_until(token, public_keys, audience=audience, issuer=issuer, now=now)[0]
+
+
+def verify_token_until(
+    token: str,
+    public_keys: Mapping[str, Any],
+    *,
+    audience: str = AUDIENCE,
+    issuer: str = ISSUER,
+    now: float | None = None,
+) -> tuple[Principal, float]:
+    """`verify_token`, and the token's expiry (`exp`, epoch seconds)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -98,13 +111,14 @@ def verify_token(
     if not isinstance(tenant, str) or tenant_of_key(kid) != tenant:
         raise TokenError("token tenant does not match its signing key")
     try:
-        return Principal(
+        principal = Principal(
             sub=str(claims["sub"]),
             tenant=tenant,
             unit_path=str(claims["unit_path"]),
             roles=frozenset(Role(r) for r in claims.get("roles", [])),
             level=LeaderLevel(claims["level"]) if claims.get("level") else None,
         )
+        return principal, float(claims["exp"])
     except (KeyError, ValueError) as exc:
         raise TokenError(f"token claims are incomplete: {exc}") from exc
 
@@ -115,6 +129,9 @@ def public_keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
         if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and "kid" in jwk:
             keys[jwk["kid"]] = OKPAlgorithm.from_jwk(jwk)
     return keys
+
+
+VERIFIED_TOKENS_KEPT = 50_000  # about 20 MB at most; the oldest are checked afresh
 
 
 class JwksVerifier:
@@ -137,15 +154,30 @@ class JwksVerifier:
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        # A phone sends the same token for an hour: checking its signature once is enough
+        # (verification was a tenth of a check-in's time, profiled). Expiry is still checked
+        # on every use, and a key refresh forgets everything verified with the old keys.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires_at = remembered
+            if expires_at + LEEWAY_S >= time.time():
+                return principal
+            del self._verified[token]
+            raise TokenError("token expired")
         try:
-            return verify_token(token, self._keys, audience=self.audience)
+            principal, expires_at = verify_token_until(token, self._keys, audience=self.audience)
         except TokenError as first:
             if "unknown key" not in str(first):
                 raise
-        await self._refresh()
-        return verify_token(token, self._keys, audience=self.audience)
+            await self._refresh()
+            principal, expires_at = verify_token_until(token, self._keys, audience=self.audience)
+        self._verified[token] = (principal, expires_at)
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return principal
 
     async def _refresh(self) -> None:
         async with self._lock:
@@ -153,6 +185,7 @@ class JwksVerifier:
                 return
             try:
                 self._keys = public_keys_from_jwks(await self._fetch(self.jwks_url))
+                self._verified.clear()
             except (httpx.HTTPError, ValueError) as exc:
                 raise TokenError(f"cannot fetch signing keys: {type(exc).__name__}") from exc
             finally:
