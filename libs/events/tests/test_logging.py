@@ -11,7 +11,12 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from cadre.events.logging import configure_logging, event_log_context, get_logger
+from cadre.events.logging import (
+    RepeatLimiter,
+    configure_logging,
+    event_log_context,
+    get_logger,
+)
 from cadre.events.samples import sample_event
 
 
@@ -72,3 +77,24 @@ def test_logs_follow_stderr_when_it_is_replaced_and_the_old_one_closed(
     stdlib, ours = _lines(second.getvalue())
     assert stdlib["logger"] == "mail.log"
     assert ours["event"] == "sent"
+
+
+def test_a_library_repeating_itself_is_held_to_one_line_per_window() -> None:
+    now = [0.0]
+    limiter = RepeatLimiter(window_s=10, clock=lambda: now[0])
+
+    def record(name: str, message: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, message, ("node 1",), None)
+
+    refused = "Unable connect to %s: connection refused"
+    assert limiter.filter(record("aiokafka.conn", refused))
+    assert not any(limiter.filter(record("aiokafka.conn", refused)) for _ in range(500))
+    assert limiter.filter(record("aiokafka.conn", "another message %s"))  # its own window
+    assert limiter.filter(record("cadre.relay", refused))  # our own lines are never held back
+    now[0] = 10.5
+    later = record("aiokafka.conn", refused)
+    assert limiter.filter(later)
+    assert (
+        later.getMessage()
+        == "Unable connect to node 1: connection refused (500 more like it in the last window)"
+    )

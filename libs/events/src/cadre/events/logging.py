@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,41 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class RepeatLimiter(logging.Filter):
+    """Lets one line per message template through every `window_s` for the loggers under
+    `prefixes`, and says on the next one how many it held back. While Kafka is down aiokafka
+    logs the same connection error in a tight loop: 31,000 lines in seconds."""
+
+    def __init__(
+        self,
+        prefixes: tuple[str, ...] = ("aiokafka",),
+        window_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.window_s = window_s
+        self.clock = clock
+        self._open_until: dict[tuple[str, str], float] = {}
+        self._held_back: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        if now < self._open_until.get(key, float("-inf")):
+            self._held_back[key] = self._held_back.get(key, 0) + 1
+            return False
+        if len(self._open_until) > 1000:  # templates, so few; but never grow without bound
+            self._open_until.clear()
+        self._open_until[key] = now + self.window_s
+        held_back = self._held_back.pop(key, 0)
+        if held_back:
+            record.msg = f"{record.msg} ({held_back} more like it in the last window)"
+        return True
+
+
 def _current_stderr_logger(*_: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
 
@@ -62,6 +99,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries log through the stdlib: render those lines as the same JSON.
     handler = _CurrentStderrHandler()
+    handler.addFilter(RepeatLimiter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
