@@ -20,6 +20,7 @@ import json
 import random
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -93,9 +94,12 @@ class Load:
     """Open loop: requests start on schedule whether or not earlier ones have answered, so
     a slow server shows as latency, not as a politely lower rate."""
 
-    def __init__(self, url: str, headers: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, dict[str, str]], idempotency_keys: bool = False
+    ) -> None:
         self.url = url
         self.headers = headers
+        self.idempotency_keys = idempotency_keys  # as a gateway that retries would send
         self.latencies_ms: list[float] = []
         self.status: dict[int, int] = {}
         self.errors = 0
@@ -106,7 +110,7 @@ class Load:
         began = time.perf_counter()
         try:
             async with http.post(
-                self.url + "/v1/check-ins", json=body, headers=self.headers[cadre]
+                self.url + "/v1/check-ins", json=body, headers=self.headers_for(cadre)
             ) as answer:
                 status = answer.status
                 if status >= 400:  # which rule refused it, not only that something did
@@ -121,6 +125,11 @@ class Load:
         self.latencies_ms.append((time.perf_counter() - began) * 1000)
         self.status[status] = self.status.get(status, 0) + 1
         return 200 <= status < 300
+
+    def headers_for(self, cadre: str) -> dict[str, str]:
+        if not self.idempotency_keys:
+            return self.headers[cadre]
+        return {**self.headers[cadre], "Idempotency-Key": str(uuid.uuid4())}
 
     @property
     def accepted(self) -> int:
@@ -199,7 +208,13 @@ async def wait_for_replica(
 
 
 def measure(
-    infra: Infra, cadres: int, rate: float, seconds: float, e2e_rate: float, workers: int
+    infra: Infra,
+    cadres: int,
+    rate: float,
+    seconds: float,
+    e2e_rate: float,
+    workers: int,
+    idempotency_keys: bool = False,
 ) -> dict[str, Any]:
     county = County(cadres, 1, tenant=TENANT)
     say(f"publishing the directory of {cadres:,} cadres")
@@ -222,7 +237,7 @@ def measure(
         assert database is not None
         return asyncio.run(
             drive(infra, database, stack.url("attendance"), stack.url("scoring"), county,
-                  headers, rate, seconds, e2e_rate)
+                  headers, rate, seconds, e2e_rate, idempotency_keys)
         )  # fmt: skip
 
 
@@ -236,11 +251,12 @@ async def drive(
     rate: float,
     seconds: float,
     e2e_rate: float,
+    idempotency_keys: bool = False,
 ) -> dict[str, Any]:
     warm, people = county.people[0], county.people[1:]
     await wait_for_replica(infra, database, url, warm, headers[warm.cadre_id], len(county.people))
     say(f"ingest: {rate:,.0f} check-ins/s for {seconds:.0f} s")
-    load = Load(url, headers)
+    load = Load(url, headers, idempotency_keys)
     elapsed = await run_load(load, people, rate, seconds)
     accepted = load.accepted + 1  # the warm-up check-in
     await asyncio.sleep(3)  # the relay's last batch
@@ -293,7 +309,7 @@ async def drive(
         await probe(http, record=False)
     say(f"scoring caught up with the ingest run in {time.perf_counter() - drain_began:.1f} s")
     say(f"end to end at {e2e_rate:,.0f} check-ins/s for 30 s")
-    background = Load(url, headers)
+    background = Load(url, headers, idempotency_keys)
     await run_load(background, people[: len(people) // 2], e2e_rate, 30, probe)
     e2e = {
         "rate_per_s": e2e_rate,
@@ -318,11 +334,26 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--e2e-rate", type=float, default=300)
     parser.add_argument("--workers", type=int, default=2, help="attendance's HTTP worker processes")
+    parser.add_argument(
+        "--idempotency-keys",
+        action="store_true",
+        help="send an Idempotency-Key with every check-in, as a retrying gateway would",
+    )
+    parser.add_argument("--out", default="ingest", help="result file name in bench/results")
     args = parser.parse_args()
     with bench_infra() as infra:
-        result = measure(infra, args.cadres, args.rate, args.seconds, args.e2e_rate, args.workers)
+        result = measure(
+            infra,
+            args.cadres,
+            args.rate,
+            args.seconds,
+            args.e2e_rate,
+            args.workers,
+            args.idempotency_keys,
+        )
         result["attendance_http_workers"] = args.workers
-    write_result("ingest", result)
+        result["idempotency_keys"] = args.idempotency_keys
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

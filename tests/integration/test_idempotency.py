@@ -216,3 +216,28 @@ async def test_a_claim_abandoned_by_a_crashed_process_expires_after_its_lease(
     retried = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
+
+
+async def test_an_answer_older_than_the_ttl_is_forgotten_and_the_key_runs_afresh(
+    client: httpx.AsyncClient, spine_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = {"Idempotency-Key": "yesterday"}
+    first = await client.post("/v1/missed", json={"subject": "c-9"}, headers=headers)
+    assert first.status_code == 201
+    replayed = await client.post("/v1/missed", json={"subject": "c-9"}, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+
+    async with spine_sessions() as session, session.begin():
+        await session.execute(
+            sa.update(idempotency_keys)
+            .where(idempotency_keys.c.key == "yesterday")
+            .values(created_at=sa.func.now() - timedelta(hours=25))
+        )
+    # Expired, a different body is no longer "the same key reused": it runs as new.
+    again = await client.post("/v1/missed", json={"subject": "c-10"}, headers=headers)
+    assert again.status_code == 201
+    assert "idempotent-replayed" not in again.headers
+    assert again.json()["event_id"] != first.json()["event_id"]
+    repeat = await client.post("/v1/missed", json={"subject": "c-10"}, headers=headers)
+    assert repeat.json() == again.json()
+    assert repeat.headers["idempotent-replayed"] == "true"

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cadre.events.problems import PROBLEM_MEDIA_TYPE, problem_body
-from cadre.events.tables import idempotency_keys
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -144,39 +143,26 @@ class IdempotencyMiddleware:
         self, scope: Scope, scope_id: str, key: str, request_hash: str
     ) -> StoredResponse | None:
         now = datetime.now(UTC)
-        async with self._sessions_for(scope)() as session, session.begin():
-            # An expired key is forgotten so it can be used afresh, and so is a claim whose
-            # request never finished (its process died) once the lease has run out.
-            await session.execute(
-                sa.delete(idempotency_keys).where(
-                    idempotency_keys.c.scope == scope_id,
-                    idempotency_keys.c.key == key,
-                    sa.or_(
-                        idempotency_keys.c.created_at < now - self.ttl,
-                        sa.and_(
-                            idempotency_keys.c.status_code.is_(None),
-                            idempotency_keys.c.created_at < now - self.in_progress_lease,
-                        ),
-                    ),
-                )
+        async with self._sessions_for(scope)() as session:
+            # One statement, outside a transaction: this runs before every keyed request,
+            # and the three statements in a transaction it was cost as much as a check-in.
+            connection = await session.connection(execution_options=AUTOCOMMIT)
+            claimed = await connection.execute(
+                _CLAIM,
+                {
+                    "scope": scope_id,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "expired_before": now - self.ttl,
+                    "abandoned_before": now - self.in_progress_lease,
+                },
             )
-            inserted = await session.execute(
-                insert(idempotency_keys)
-                .values(scope=scope_id, key=key, request_hash=request_hash)
-                .on_conflict_do_nothing()
-                .returning(idempotency_keys.c.key)
-            )
-            if inserted.scalar_one_or_none() is not None:
+            if claimed.first() is not None:
                 return None
-            existing = await session.execute(
-                sa.select(
-                    idempotency_keys.c.request_hash,
-                    idempotency_keys.c.status_code,
-                    idempotency_keys.c.response_headers,
-                    idempotency_keys.c.response_body,
-                ).where(idempotency_keys.c.scope == scope_id, idempotency_keys.c.key == key)
-            )
-            row = existing.one()
+            existing = await connection.execute(_STORED, {"scope": scope_id, "key": key})
+            row = existing.first()
+            if row is None:  # completed with a 5xx and released in between: claim afresh
+                return await self._claim(scope, scope_id, key, request_hash)
             return StoredResponse(row[0], row[1], row[2], row[3])
 
     async def _complete(
@@ -188,21 +174,61 @@ class IdempotencyMiddleware:
         headers: list[tuple[str, str]],
         body: bytes,
     ) -> None:
-        where = (idempotency_keys.c.scope == scope_id, idempotency_keys.c.key == key)
-        async with self._sessions_for(scope)() as session, session.begin():
+        async with self._sessions_for(scope)() as session:
+            connection = await session.connection(execution_options=AUTOCOMMIT)
             if status >= 500:
-                await session.execute(sa.delete(idempotency_keys).where(*where))
+                await connection.execute(_RELEASE, {"scope": scope_id, "key": key})
             else:
-                await session.execute(
-                    sa.update(idempotency_keys)
-                    .where(*where)
-                    .values(
-                        status_code=status,
-                        response_headers=[list(h) for h in headers],
-                        response_body=body,
-                        completed_at=datetime.now(UTC),
-                    )
+                await connection.execute(
+                    _COMPLETE,
+                    {
+                        "scope": scope_id,
+                        "key": key,
+                        "status_code": status,
+                        "response_headers": json.dumps([list(h) for h in headers]),
+                        "response_body": body,
+                        "completed_at": datetime.now(UTC),
+                    },
                 )
+
+
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+# A fresh key is inserted; a key whose answer expired, or whose request never finished
+# (its process died) once the lease has run out, is taken over as if fresh. Any other
+# existing key returns no row, and its stored state decides.
+_CLAIM = sa.text(
+    """
+    INSERT INTO idempotency_keys AS k (scope, key, request_hash)
+    VALUES (:scope, :key, :request_hash)
+    ON CONFLICT (scope, key) DO UPDATE
+        SET request_hash = EXCLUDED.request_hash, created_at = now(), status_code = NULL,
+            response_headers = NULL, response_body = NULL, completed_at = NULL
+        WHERE k.created_at < :expired_before
+           OR (k.status_code IS NULL AND k.created_at < :abandoned_before)
+    RETURNING k.key
+    """
+).bindparams(
+    sa.bindparam("expired_before", type_=sa.DateTime(timezone=True)),
+    sa.bindparam("abandoned_before", type_=sa.DateTime(timezone=True)),
+)
+_STORED = sa.text(
+    "SELECT request_hash, status_code, response_headers, response_body"
+    " FROM idempotency_keys WHERE scope = :scope AND key = :key"
+).columns(
+    sa.column("request_hash", sa.Text),
+    sa.column("status_code", sa.Integer),
+    sa.column("response_headers", pg.JSONB),
+    sa.column("response_body", sa.LargeBinary),
+)
+_RELEASE = sa.text("DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key")
+_COMPLETE = sa.text(
+    "UPDATE idempotency_keys SET status_code = :status_code,"
+    " response_headers = CAST(:response_headers AS jsonb), response_body = :response_body,"
+    " completed_at = :completed_at WHERE scope = :scope AND key = :key"
+).bindparams(
+    sa.bindparam("response_body", type_=sa.LargeBinary),
+    sa.bindparam("completed_at", type_=sa.DateTime(timezone=True)),
+)
 
 
 def _comparable_body(headers: dict[bytes, bytes], body: bytes) -> bytes:
