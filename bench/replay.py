@@ -49,10 +49,13 @@ async def reset_topics(bootstrap: str) -> None:
     await create_topics(bootstrap, list(ALL_EVENT_TOPICS))
 
 
-def run_replay(infra: Infra, database: str, profile: Path | None = None) -> dict[str, Any]:
-    """`scoring replay --json` as its own process, as operations would run it; its peak RSS
-    comes from the kernel's accounting of that child. With `profile`, py-spy samples it and
-    writes collapsed stacks there (the RSS is then py-spy's, so not reported)."""
+def run_replay(
+    infra: Infra, database: str, workers: int, profile: Path | None = None
+) -> dict[str, Any]:
+    """`scoring replay --json --workers N` as its own process, as operations would run it.
+    Its peak RSS is the sum of every replay process's own peak (the coordinator and its
+    workers), and never less than the kernel's figure for the process tree. With `profile`,
+    py-spy samples all of them and writes collapsed stacks there (RSS is then not reported)."""
     env = {
         **os.environ,
         "CADRE_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
@@ -62,8 +65,12 @@ def run_replay(infra: Infra, database: str, profile: Path | None = None) -> dict
     }
     log = BENCH_STACK / f"replay-{database}.log"
     command = [sys.executable, "-m", "cadre.scoring.entrypoints.cli", "replay", "--json"]
+    command += ["--workers", str(workers)]
     if profile is not None:
-        command = ["py-spy", "record", "--format", "raw", "-o", str(profile), "--", *command]
+        command = [
+            *("py-spy", "record", "--subprocesses", "--format", "raw", "-o", str(profile)),
+            *("--", *command),
+        ]
     with log.open("wb") as stderr:
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr)
         assert process.stdout is not None
@@ -74,12 +81,14 @@ def run_replay(infra: Infra, database: str, profile: Path | None = None) -> dict
         raise RuntimeError(f"scoring replay failed ({process.returncode}); see {log}")
     last = [line for line in output.decode().splitlines() if line.startswith("{")][-1]
     result: dict[str, Any] = json.loads(last)
-    # ru_maxrss is in KiB
-    result["peak_rss_mb"] = None if profile else round(usage.ru_maxrss / 1024, 1)
+    kernel_mb = round(usage.ru_maxrss / 1024, 1)  # ru_maxrss is in KiB
+    result["peak_rss_mb"] = None if profile else max(result["peak_rss_mb"], kernel_mb)
     return result
 
 
-async def measure_size(infra: Infra, cadres: int, days: int, profile: bool) -> dict[str, Any]:
+async def measure_size(
+    infra: Infra, cadres: int, days: int, workers: int, profile: bool
+) -> dict[str, Any]:
     bootstrap = infra.kafka_bootstrap
     await reset_topics(bootstrap)
     county = County(cadres, days)
@@ -95,24 +104,32 @@ async def measure_size(infra: Infra, cadres: int, days: int, profile: bool) -> d
     await create_databases(admin, [database])
     try:
         where = RESULTS / f"replay-profile-{cadres}.txt" if profile else None
-        replay = await asyncio.to_thread(run_replay, infra, database, where)
+        replay = await asyncio.to_thread(run_replay, infra, database, workers, where)
     finally:
         await drop_database(admin, database)
     rate = replay["events"] / replay["seconds"]
     say(
         f"  replay {replay['events']:,} events in {replay['seconds']:.1f} s ({rate:,.0f}/s,"
-        f" {rate / raw:.0%} of raw), peak RSS {replay['peak_rss_mb']} MB"
+        f" {rate / raw:.0%} of raw), peak RSS {replay['peak_rss_mb']} MB;"
+        f" fold {replay['fold_s']} s, derive {replay['derive_s']} s,"
+        f" switch and digest {replay['digest_s']} s"
     )
     return {
         "cadres": cadres,
         "days": days,
         "events": published,
         "replayed_events": replay["events"],
+        "replay_workers": replay["workers"],
         "replay_seconds": round(replay["seconds"], 2),
         "replay_events_per_s": round(rate),
         "raw_read_events_per_s": round(raw),
         "replay_vs_raw_read": round(rate / raw, 3),
         "peak_rss_mb": replay["peak_rss_mb"],
+        "phase_seconds": {
+            "fold": replay["fold_s"],
+            "derive": replay["derive_s"],
+            "switch_and_digest": replay["digest_s"],
+        },
         "digest": replay["digest"],
     }
 
@@ -125,12 +142,18 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--headline", type=int, help="the size judged on; default the largest")
     parser.add_argument("--profile", action="store_true", help="sample the replay with py-spy")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="replay processes (one per core)"
+    )
     parser.add_argument("--out", default="replay", help="results file name, without .json")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     headline = args.headline or max(sizes)
     with bench_infra() as infra:
-        curve = [asyncio.run(measure_size(infra, n, args.days, args.profile)) for n in sizes]
+        curve = [
+            asyncio.run(measure_size(infra, n, args.days, args.workers, args.profile))
+            for n in sizes
+        ]
     first = curve[0]
     for point in curve:  # cost per cadre relative to the smallest size: ≤ 1 is linear or better
         point["time_per_event_vs_smallest"] = round(

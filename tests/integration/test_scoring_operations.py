@@ -207,8 +207,9 @@ async def test_replay_rebuilds_the_live_digest_and_the_service_follows_the_switc
             timeout_s=120,
             message="the live projection",
         )
-        replay = setup.cli("replay", "--keep")
+        replay = setup.cli("replay", "--keep", "--workers", "2")  # split across 2 processes
         assert replay.returncode == 0, replay.stderr
+        assert "with 2 worker(s)" in replay.stderr
         replayed_digest = replay.stdout.strip().splitlines()[-1]
         assert replayed_digest == await setup.digest(1), "a replay gives the live digest"
         assert "generation 2 is live" in replay.stderr

@@ -29,7 +29,9 @@ def producer_dead_letter(producer: AIOKafkaProducer) -> DeadLetterPublisher:
 
 class BatchConsumerLoop:
     """`assign_all` reads every partition of `topics` in this one process (a replay);
-    otherwise the group shares the partitions among its members (scale-out)."""
+    otherwise the group shares the partitions among its members (scale-out). With
+    `share=(index, count)`, `assign_all` takes only every `count`-th partition from
+    `index` on, so `count` processes split one replay between them."""
 
     def __init__(
         self,
@@ -39,12 +41,17 @@ class BatchConsumerLoop:
         topics: Sequence[str],
         group_id: str,
         assign_all: bool = False,
+        share: tuple[int, int] = (0, 1),
         max_records: int = 500,
     ) -> None:
+        index, count = share
+        if not 0 <= index < count:
+            raise ValueError(f"share index {index} is not in 0..{count - 1}")
         self.consumer = consumer
         self.topics = list(topics)
         self.group_id = group_id
         self.assign_all = assign_all
+        self.share = share
         self.max_records = max_records
         self._kafka = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -73,7 +80,9 @@ class BatchConsumerLoop:
                     await self._kafka._client.force_metadata_update()
                     ids = self._kafka.partitions_for_topic(topic) or set()
                 partitions.extend(TopicPartition(topic, p) for p in sorted(ids))
-            self._kafka.assign(partitions)
+            index, count = self.share
+            # Striding over the partitions of every topic in turn splits each topic evenly.
+            self._kafka.assign(partitions[index::count])
         else:
             self._kafka.subscribe(self.topics)
 

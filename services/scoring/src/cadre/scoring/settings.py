@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -25,6 +26,8 @@ class ScoringSettings(ServiceSettings):
     max_records: int = Field(500, ge=1, le=10_000)
     # A replay reads from the start of the log: bigger batches, fewer transactions.
     replay_max_records: int = Field(5000, ge=1, le=50_000)
+    # Processes a replay splits its work across (by partition, then by cadre).
+    replay_workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=64)
     pointer_poll_s: float = Field(2.0, gt=0)
     # Lights of tenants with new events are re-evaluated at once; all of them this often,
     # since trailing windows move with the clock.

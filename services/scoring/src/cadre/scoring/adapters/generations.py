@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cadre.events.tables import processed_events
 from cadre.scoring.adapters.tables import GENERATION_TABLES, generations, lights, read_pointer
 
 
@@ -90,10 +91,33 @@ async def switch_to(session: AsyncSession, generation: int) -> int | None:
     return int(previous) if previous is not None else None
 
 
-async def drop_generation(session: AsyncSession, generation: int) -> None:
+async def _delete_rows(session: AsyncSession, generation: int) -> None:
+    """The generation's rows, and the dedup records of its consumer group (millions after
+    a replay, and of no use once nothing consumes into the generation)."""
+    group = await session.scalar(
+        sa.select(generations.c.consumer_group).where(generations.c.generation == generation)
+    )
     for table in GENERATION_TABLES:
         await session.execute(sa.delete(table).where(table.c.generation == generation))
+    if group is not None:
+        await session.execute(
+            sa.delete(processed_events).where(processed_events.c.consumer == group)
+        )
+
+
+async def drop_generation(session: AsyncSession, generation: int) -> None:
+    await _delete_rows(session, generation)
     await session.execute(sa.delete(generations).where(generations.c.generation == generation))
+
+
+async def abandon_generation(session: AsyncSession, generation: int) -> None:
+    """After a failed replay: empty the generation but keep its row, marked failed, so its
+    number (and with it its consumer group and that group's Kafka offsets) is never
+    handed out again."""
+    await _delete_rows(session, generation)
+    await session.execute(
+        sa.update(generations).where(generations.c.generation == generation).values(status="failed")
+    )
 
 
 async def list_generations(session: AsyncSession) -> list[sa.Row[tuple[object, ...]]]:

@@ -12,7 +12,7 @@ generations = sa.Table(
     "generations",
     METADATA,
     sa.Column("generation", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("status", sa.Text, nullable=False),  # building | live | retired
+    sa.Column("status", sa.Text, nullable=False),  # building | live | retired | failed
     sa.Column("consumer_group", sa.Text, nullable=False),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()

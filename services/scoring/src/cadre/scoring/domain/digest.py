@@ -12,14 +12,42 @@ from cadre.scoring.domain.facts import Fact, fold
 from cadre.scoring.domain.ruleset import Ruleset
 
 
+# The lines are built from text fields (ISO days, UUIDs in their canonical text), so a
+# store can stream them as columns without rebuilding facts and contributions per row.
+def fact_text(cadre_id: str, day: str, metric: str, event_id: str) -> str:
+    return f"f|{cadre_id}|{day}|{metric}|{event_id}"
+
+
+def contribution_text(
+    cadre_id: str,
+    day: str,
+    dimension: str,
+    rule: str,
+    event_id: str,
+    raw_points: float,
+    points: float,
+    voided: bool,
+) -> str:
+    return (
+        f"c|{cadre_id}|{day}|{dimension}|{rule}|{event_id}|{raw_points:.6f}|{points:.6f}"
+        f"|{int(voided)}"
+    )
+
+
 def fact_line(fact: Fact) -> str:
-    return f"f|{fact.cadre_id}|{fact.day.isoformat()}|{fact.metric.value}|{fact.event_id}"
+    return fact_text(fact.cadre_id, fact.day.isoformat(), fact.metric.value, str(fact.event_id))
 
 
 def contribution_line(item: Contribution) -> str:
-    return (
-        f"c|{item.cadre_id}|{item.day.isoformat()}|{item.dimension.value}|{item.rule}|"
-        f"{item.event_id}|{item.raw_points:.6f}|{item.points:.6f}|{int(item.voided)}"
+    return contribution_text(
+        item.cadre_id,
+        item.day.isoformat(),
+        item.dimension.value,
+        item.rule,
+        str(item.event_id),
+        item.raw_points,
+        item.points,
+        item.voided,
     )
 
 
@@ -33,6 +61,13 @@ class DigestHasher:
     def add(self, line: str) -> None:
         self._hasher.update(line.encode())
         self._hasher.update(b"\n")
+
+    def add_all(self, lines: Iterable[str]) -> None:
+        """The same as `add` for each line, in one update."""
+        text = "\n".join(lines)
+        if text:
+            self._hasher.update(text.encode())
+            self._hasher.update(b"\n")
 
     def hexdigest(self) -> str:
         return self._hasher.hexdigest()

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import typer
-from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,27 +25,20 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cadre.events.db import create_engine, migrate_async, session_factory
 from cadre.events.logging import configure_logging
 from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import (
-    create_generation,
-    drop_generation,
     list_generations,
     live_generation,
-    switch_to,
 )
-from cadre.scoring.adapters.projection import ScoringProjection
-from cadre.scoring.adapters.rankings import RankingCache
 from cadre.scoring.adapters.rulesets import RulesetBook
 from cadre.scoring.domain.assess import assess_tenant, composite
 from cadre.scoring.domain.contributions import Contribution, contributions
 from cadre.scoring.domain.periods import PeriodError, period_bounds
 from cadre.scoring.domain.ranking import ranked
 from cadre.scoring.domain.ruleset import Ruleset, RulesetError, load_ruleset
-from cadre.scoring.entrypoints.jobs import generation_loop
+from cadre.scoring.entrypoints.replay import DERIVE, FOLD, open_database, replay
 from cadre.scoring.settings import ScoringSettings
 
 MIGRATIONS = "cadre.scoring.adapters.migrations"
@@ -58,80 +46,11 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
 
 
-@asynccontextmanager
-async def _database(settings: ScoringSettings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await migrate_async(MIGRATIONS, settings.effective_database_url)
-    engine = create_engine(settings.effective_database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
 class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} events/s" if speed else "… events/s", style="cyan")
-
-
-@dataclass
-class ReplayResult:
-    generation: int
-    previous: int | None
-    events: int
-    seconds: float
-    digest: str
-
-
-async def replay(
-    settings: ScoringSettings,
-    *,
-    keep: bool,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> ReplayResult:
-    """Rebuild into a new generation from the earliest offsets, muted (no lights, no
-    notifications), then switch the read pointer once no record is left to read."""
-    rulesets = RulesetBook.load(settings.rulesets_dir)
-    redis = Redis.from_url(settings.redis_url)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    started = time.perf_counter()
-    try:
-        async with _database(settings) as sessions:
-            async with sessions() as session, session.begin():
-                generation = await create_generation(session, settings.group_prefix)
-            rankings = RankingCache(redis, ttl_s=settings.ranking_ttl_s)
-            projection = ScoringProjection(generation, rulesets, rankings, defer_derivation=True)
-            loop, _ = generation_loop(settings, sessions, producer, projection, assign_all=True)
-            await loop.start()
-            done = 0
-            try:
-                total = await loop.lag()
-                while True:
-                    fetched = await loop.poll_once(timeout_ms=500)
-                    done += fetched
-                    if fetched == 0:
-                        remaining = await loop.lag()
-                        if remaining == 0:
-                            break
-                        total = done + remaining
-                    if on_progress is not None:
-                        on_progress(done, max(total, done))
-            finally:
-                await loop.stop()
-            await projection.derive_pending(sessions)
-            async with sessions() as session, session.begin():
-                previous = await switch_to(session, generation)
-            if previous is not None and not keep:
-                async with sessions() as session, session.begin():
-                    await drop_generation(session, previous)
-                await rankings.drop_generation(previous)
-            async with sessions() as session:
-                fingerprint = await queries.generation_digest(session, generation)
-        return ReplayResult(generation, previous, done, time.perf_counter() - started, fingerprint)
-    finally:
-        await producer.stop()
-        await redis.aclose()
+        unit = task.fields.get("unit", "events")
+        return Text(f"{speed:,.0f} {unit}/s" if speed else f"… {unit}/s", style="cyan")
 
 
 @app.command("replay")
@@ -140,12 +59,20 @@ def replay_command(
     as_json: bool = typer.Option(
         False, "--json", help="print the result as one JSON object instead of the digest"
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        max=64,
+        help="processes sharing the work (default CADRE_SCORING_REPLAY_WORKERS: one per core)",
+    ),
 ) -> None:
     """Rebuild every score from the event log into a new generation and switch to it."""
     settings = ScoringSettings()
     configure_logging("scoring-replay", "WARNING")
+    chosen_workers = workers or settings.replay_workers
     with Progress(
-        TextColumn("[bold]replay"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn(),
@@ -153,16 +80,25 @@ def replay_command(
         TimeRemainingColumn(),
         console=console,
     ) as progress:
-        task = progress.add_task("replay", total=None)
+        tasks = {
+            FOLD: progress.add_task("fold", total=None, unit="events"),
+            DERIVE: progress.add_task("derive", total=None, start=False, unit="cadres"),
+        }
 
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def report(phase: str, done: int, total: int) -> None:
+            if phase == DERIVE:
+                progress.start_task(tasks[DERIVE])
+            progress.update(tasks[phase], completed=done, total=max(total, done))
 
-        result = asyncio.run(replay(settings, keep=keep, on_progress=report))
+        result = asyncio.run(
+            replay(settings, keep=keep, workers=chosen_workers, on_progress=report)
+        )
     rate = result.events / result.seconds if result.seconds else 0.0
     console.print(
         f"generation {result.generation} is live (was {result.previous}); "
-        f"{result.events:,} events in {result.seconds:.1f} s ({rate:,.0f}/s)"
+        f"{result.events:,} events in {result.seconds:.1f} s ({rate:,.0f}/s) with "
+        f"{result.workers} worker(s): fold {result.fold_s:.1f} s, derive {result.derive_s:.1f} s,"
+        f" switch and digest {result.digest_s:.1f} s"
         + ("; the old generation was kept" if keep and result.previous else "")
     )
     if as_json:
@@ -175,7 +111,7 @@ def replay_command(
 async def generation_digest(
     settings: ScoringSettings, generation: int | None, tenant: str | None
 ) -> tuple[int, str]:
-    async with _database(settings) as sessions, sessions() as session:
+    async with open_database(settings) as sessions, sessions() as session:
         chosen = generation if generation is not None else await live_generation(session)
         if chosen is None:
             raise typer.BadParameter("there is no generation yet: start the service first")
@@ -198,7 +134,7 @@ def generations_command() -> None:
     """List the generations and which one is live."""
 
     async def load() -> list[Any]:
-        async with _database(ScoringSettings()) as sessions, sessions() as session:
+        async with open_database(ScoringSettings()) as sessions, sessions() as session:
             return await list_generations(session)
 
     table = Table("generation", "status", "consumer group", "created", "switched")
@@ -233,7 +169,7 @@ async def what_if(
     rulesets = RulesetBook.load(settings.rulesets_dir)
     bounds = period_bounds(period)
     results = []
-    async with _database(settings) as sessions, sessions() as session:
+    async with open_database(settings) as sessions, sessions() as session:
         generation = await live_generation(session)
         if generation is None:
             return []

@@ -91,9 +91,11 @@ def generation_loop(
     projection: ScoringProjection,
     *,
     assign_all: bool = False,
+    share: tuple[int, int] = (0, 1),
 ) -> tuple[BatchConsumerLoop, str]:
     """The consumer loop folding every topic into `projection`'s generation, in that
-    generation's own consumer group (returned beside it)."""
+    generation's own consumer group (returned beside it). A replay reads every partition
+    (`assign_all`), or its `share` of them when several processes split it."""
     group = consumer_group(settings.group_prefix, projection.generation)
     loop = BatchConsumerLoop(
         IdempotentConsumer(
@@ -107,6 +109,7 @@ def generation_loop(
         topics=settings.topics,
         group_id=group,
         assign_all=assign_all,
+        share=share,
         max_records=settings.replay_max_records if assign_all else settings.max_records,
     )
     return loop, group

@@ -1,0 +1,113 @@
+"""Generations on a real PostgreSQL: a failed replay leaves no rows and its number is never
+handed out again; dropping a generation also forgets its consumer group's dedup records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cadre.devstack.pytest_plugin import DatabaseFactory
+from cadre.events.db import create_engine, migrate_async, session_factory
+from cadre.events.tables import processed_events
+from cadre.scoring.adapters.generations import (
+    abandon_generation,
+    consumer_group,
+    create_generation,
+    drop_generation,
+)
+from cadre.scoring.adapters.tables import facts, generations
+
+pytestmark = pytest.mark.integration
+PREFIX = "scoring"
+
+
+async def _fill(session: AsyncSession, generation: int) -> None:
+    await session.execute(
+        sa.insert(facts).values(
+            generation=generation,
+            event_id=uuid.uuid4(),
+            metric="day_present",
+            tenant="t",
+            cadre_id="c1",
+            day=date(2026, 11, 2),
+            at=datetime(2026, 11, 2, 1, tzinfo=UTC),
+            key="k",
+            amount=1.0,
+            positive=True,
+            tags=[],
+            revision=0,
+        )
+    )
+    await session.execute(
+        sa.insert(processed_events).values(
+            consumer=consumer_group(PREFIX, generation),
+            dedup_key=str(uuid.uuid4()),
+            topic="attendance.events.v1",
+            partition=0,
+            offset=0,
+            outcome="applied",
+        )
+    )
+
+
+async def _count(session: AsyncSession, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
+    count = await session.scalar(sa.select(sa.func.count()).select_from(table).where(where))
+    return int(count or 0)
+
+
+async def test_an_abandoned_generation_is_emptied_and_its_number_never_reused(
+    make_database: DatabaseFactory,
+) -> None:
+    url = await make_database("generations")
+    await migrate_async("cadre.scoring.adapters.migrations", url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session, session.begin():
+            failed = await create_generation(session, PREFIX)
+            await _fill(session, failed)
+        async with sessions() as session, session.begin():
+            await abandon_generation(session, failed)
+        async with sessions() as session, session.begin():
+            status = await session.scalar(
+                sa.select(generations.c.status).where(generations.c.generation == failed)
+            )
+            assert status == "failed"
+            assert await _count(session, facts, facts.c.generation == failed) == 0
+            group = consumer_group(PREFIX, failed)
+            assert (
+                await _count(session, processed_events, processed_events.c.consumer == group) == 0
+            )
+            assert await create_generation(session, PREFIX) == failed + 1, (
+                "a new replay must not inherit the failed one's consumer group and offsets"
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_dropping_a_generation_forgets_its_rows_and_dedup_records(
+    make_database: DatabaseFactory,
+) -> None:
+    url = await make_database("generations")
+    await migrate_async("cadre.scoring.adapters.migrations", url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session, session.begin():
+            old = await create_generation(session, PREFIX)
+            await _fill(session, old)
+            kept = await create_generation(session, PREFIX)
+            await _fill(session, kept)
+        async with sessions() as session, session.begin():
+            await drop_generation(session, old)
+        async with sessions() as session:
+            assert await _count(session, facts, facts.c.generation == old) == 0
+            assert await _count(session, facts, facts.c.generation == kept) == 1
+            consumers = set(await session.scalars(sa.select(processed_events.c.consumer)))
+            assert consumers == {consumer_group(PREFIX, kept)}
+    finally:
+        await engine.dispose()
