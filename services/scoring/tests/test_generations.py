@@ -1,5 +1,6 @@
-"""Generations on a real PostgreSQL: a failed replay leaves no rows and its number is never
-handed out again; dropping a generation also forgets its consumer group's dedup records."""
+"""Generations and fact rows on a real PostgreSQL: a failed replay leaves no rows and its
+number is never handed out again; dropping a generation also forgets its consumer group's
+dedup records; facts are stored exactly as folded."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cadre.devstack.pytest_plugin import DatabaseFactory
+from cadre.events.consumer import InboundRecord
 from cadre.events.db import create_engine, migrate_async, session_factory
+from cadre.events.samples import SAMPLE_DATA, sample_event
 from cadre.events.tables import processed_events
 from cadre.scoring.adapters.generations import (
     abandon_generation,
@@ -19,7 +22,10 @@ from cadre.scoring.adapters.generations import (
     create_generation,
     drop_generation,
 )
+from cadre.scoring.adapters.projection import ScoringProjection, fact_of_row
+from cadre.scoring.adapters.rulesets import RulesetBook
 from cadre.scoring.adapters.tables import facts, generations
+from cadre.scoring.domain.facts import facts_of
 
 pytestmark = pytest.mark.integration
 PREFIX = "scoring"
@@ -109,5 +115,37 @@ async def test_dropping_a_generation_forgets_its_rows_and_dedup_records(
             assert await _count(session, facts, facts.c.generation == kept) == 1
             consumers = set(await session.scalars(sa.select(processed_events.c.consumer)))
             assert consumers == {consumer_group(PREFIX, kept)}
+    finally:
+        await engine.dispose()
+
+
+async def test_facts_are_stored_as_folded_whatever_their_tags(
+    make_database: DatabaseFactory,
+) -> None:
+    """Facts go to PostgreSQL as column arrays, their tags as JSON: what is read back must be
+    exactly what the pure fold produced, for no tags, odd tags and an event seen twice."""
+    url = await make_database("generations")
+    await migrate_async("cadre.scoring.adapters.migrations", url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    odd_tags = ["coordination_success", "学习", 'quote " and , comma', "", "{braces}"]
+    entry = SAMPLE_DATA["journal.entry_posted"]
+    events = [
+        sample_event("journal.entry_posted", data={**entry, "tags": odd_tags}),
+        sample_event("journal.entry_posted", data={**entry, "tags": []}),
+        sample_event("attendance.day_closed"),
+    ]
+    expected = {f for event in events for f in facts_of(event)}
+    assert any(f.tags for f in expected)
+    assert any(not f.tags for f in expected)
+    projection = ScoringProjection(1, RulesetBook.load(None), None, defer_derivation=True)
+    record = InboundRecord("t", 0, 0, None, None)
+    try:
+        for _ in range(2):  # the second time changes nothing
+            async with sessions() as session, session.begin():
+                await projection.apply_batch(session, [(event, record) for event in events])
+        async with sessions() as session:
+            stored = {fact_of_row(row) for row in await session.execute(sa.select(facts))}
+        assert stored == expected
     finally:
         await engine.dispose()

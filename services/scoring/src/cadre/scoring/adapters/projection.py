@@ -8,6 +8,7 @@ the facts only once it holds it, so the last writer always sees every committed 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -42,23 +43,81 @@ from cadre.scoring.domain.ruleset import Ruleset
 CadreKey = tuple[str, str]  # (tenant, cadre_id)
 
 
-def fact_row(generation: int, tenant: str, fact: Fact) -> dict[str, Any]:
+# One statement for any number of facts, prepared once: column arrays instead of a
+# multi-row VALUES, which costs a bind parameter per field and a plan per batch size.
+# Tags travel as JSON text, since PostgreSQL arrays cannot be ragged.
+_INSERT_FACTS = sa.text(
+    """
+    INSERT INTO facts (generation, tenant, event_id, metric, cadre_id, day, at, key,
+                       dimension, amount, level, positive, tags, revision, target)
+    SELECT :generation, r.tenant, r.event_id, r.metric, r.cadre_id, r.day, r.at, r.key,
+           r.dimension, r.amount, r.level, r.positive,
+           CASE WHEN r.tags = '[]' THEN '{}'::text[]
+                ELSE ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb)) END,
+           r.revision, r.target
+    FROM unnest(CAST(:tenants AS text[]), CAST(:event_ids AS uuid[]), CAST(:metrics AS text[]),
+                CAST(:cadre_ids AS text[]), CAST(:days AS date[]),
+                CAST(:ats AS timestamptz[]), CAST(:keys AS text[]),
+                CAST(:dimensions AS text[]), CAST(:amounts AS float8[]),
+                CAST(:levels AS text[]), CAST(:positives AS boolean[]),
+                CAST(:tags AS text[]), CAST(:revisions AS int[]), CAST(:targets AS uuid[]))
+         AS r(tenant, event_id, metric, cadre_id, day, at, key, dimension, amount, level,
+              positive, tags, revision, target)
+    ON CONFLICT DO NOTHING
+    """
+)
+_INSERT_CONTRIBUTIONS = sa.text(
+    """
+    INSERT INTO contributions (generation, tenant, cadre_id, event_id, rule, dimension, day,
+                               raw_points, points, voided)
+    SELECT :generation, r.tenant, r.cadre_id, r.event_id, r.rule, r.dimension, r.day,
+           r.raw_points, r.points, r.voided
+    FROM unnest(CAST(:tenants AS text[]), CAST(:cadre_ids AS text[]),
+                CAST(:event_ids AS uuid[]), CAST(:rules AS text[]),
+                CAST(:dimensions AS text[]), CAST(:days AS date[]),
+                CAST(:raw_points AS float8[]), CAST(:points AS float8[]),
+                CAST(:voided AS boolean[]))
+         AS r(tenant, cadre_id, event_id, rule, dimension, day, raw_points, points, voided)
+    """
+)
+
+
+def _fact_columns(generation: int, rows: Sequence[tuple[str, Fact]]) -> dict[str, Any]:
+    """Parameters of `_INSERT_FACTS` for (tenant, fact) pairs."""
     return {
         "generation": generation,
-        "tenant": tenant,
-        "event_id": fact.event_id,
-        "metric": fact.metric.value,
-        "cadre_id": fact.cadre_id,
-        "day": fact.day,
-        "at": fact.at,
-        "key": fact.key,
-        "dimension": fact.dimension.value if fact.dimension else None,
-        "amount": fact.amount,
-        "level": fact.level.value if fact.level else None,
-        "positive": fact.positive,
-        "tags": list(fact.tags),
-        "revision": fact.revision,
-        "target": fact.target,
+        "tenants": [tenant for tenant, _ in rows],
+        "event_ids": [f.event_id for _, f in rows],
+        "metrics": [f.metric.value for _, f in rows],
+        "cadre_ids": [f.cadre_id for _, f in rows],
+        "days": [f.day for _, f in rows],
+        "ats": [f.at for _, f in rows],
+        "keys": [f.key for _, f in rows],
+        "dimensions": [f.dimension.value if f.dimension else None for _, f in rows],
+        "amounts": [float(f.amount) for _, f in rows],
+        "levels": [f.level.value if f.level else None for _, f in rows],
+        "positives": [f.positive for _, f in rows],
+        "tags": [json.dumps(list(f.tags)) if f.tags else "[]" for _, f in rows],
+        "revisions": [f.revision for _, f in rows],
+        "targets": [f.target for _, f in rows],
+    }
+
+
+def _contribution_columns(
+    generation: int, rows: Sequence[tuple[str, Contribution]]
+) -> dict[str, Any]:
+    """Parameters of `_INSERT_CONTRIBUTIONS` for (tenant, contribution) pairs."""
+    return {
+        "generation": generation,
+        "tenants": [tenant for tenant, _ in rows],
+        "cadre_ids": [c.cadre_id for _, c in rows],
+        "event_ids": [c.event_id for _, c in rows],
+        "rules": [c.rule for _, c in rows],
+        "dimensions": [c.dimension.value for _, c in rows],
+        "days": [c.day for _, c in rows],
+        "raw_points": [float(c.raw_points) for _, c in rows],
+        "points": [float(c.points) for _, c in rows],
+        "voided": [c.voided for _, c in rows],
     }
 
 
@@ -93,21 +152,6 @@ def contribution_of_row(row: Any) -> Contribution:
     )
 
 
-def _contribution_row(generation: int, tenant: str, item: Contribution) -> dict[str, Any]:
-    return {
-        "generation": generation,
-        "tenant": tenant,
-        "cadre_id": item.cadre_id,
-        "event_id": item.event_id,
-        "rule": item.rule,
-        "dimension": item.dimension.value,
-        "day": item.day,
-        "raw_points": item.raw_points,
-        "points": item.points,
-        "voided": item.voided,
-    }
-
-
 def _composite_within(
     items: Iterable[Contribution], bounds: tuple[date, date], ruleset: Ruleset
 ) -> float:
@@ -115,6 +159,12 @@ def _composite_within(
     return round(
         sum(ruleset.weights[c.dimension] * c.points for c in items if start <= c.day <= end), 6
     )
+
+
+async def _defer_durability(session: AsyncSession) -> None:
+    """A replay's commits need not wait for the disk: a replay that dies is abandoned and
+    run again from the log, and the switch to its generation is committed durably."""
+    await session.execute(sa.text("SET LOCAL synchronous_commit TO off"))
 
 
 @dataclass
@@ -153,20 +203,20 @@ class ScoringProjection:
         self, session: AsyncSession, items: Sequence[tuple[AnyEvent, InboundRecord]]
     ) -> None:
         effects = BatchEffects()
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[str, Fact]] = []
         touched: set[CadreKey] = set()
+        if self.defer_derivation:
+            await _defer_durability(session)
         for event, _ in items:
             if event.source == "directory":
                 await self._apply_directory(session, event, effects)
                 continue
             timezone = self.rulesets.for_tenant(event.tenant).timezone
             for fact in facts_of(event, timezone):
-                rows.append(fact_row(self.generation, event.tenant, fact))
+                rows.append((event.tenant, fact))
                 touched.add((event.tenant, fact.cadre_id))
-        for start in range(0, len(rows), 1000):  # stay well under the bind-parameter limit
-            await session.execute(
-                insert(facts).on_conflict_do_nothing(), rows[start : start + 1000]
-            )
+        if rows:
+            await session.execute(_INSERT_FACTS, _fact_columns(self.generation, rows))
         if self.defer_derivation:
             self.pending |= touched
         else:
@@ -182,12 +232,14 @@ class ScoringProjection:
         self, sessions: async_sessionmaker[AsyncSession], chunk: int = 500
     ) -> None:
         """Derive the contributions of every cadre folded while deferring, `chunk` cadres
-        per transaction."""
+        per transaction. Each cadre is derived once, into a generation that holds no
+        contributions of it yet."""
         keys = sorted(self.pending)
         for start in range(0, len(keys), chunk):
             effects = BatchEffects()
             async with sessions() as session, session.begin():
-                await self.recompute(session, keys[start : start + chunk], effects)
+                await _defer_durability(session)
+                await self.recompute(session, keys[start : start + chunk], effects, fresh=True)
             if self.rankings is not None:
                 await self.rankings.write_through(
                     self.generation, effects.composites, effects.membership_changed
@@ -195,9 +247,16 @@ class ScoringProjection:
         self.pending.clear()
 
     async def recompute(
-        self, session: AsyncSession, cadres: Iterable[CadreKey], effects: BatchEffects
+        self,
+        session: AsyncSession,
+        cadres: Iterable[CadreKey],
+        effects: BatchEffects,
+        *,
+        fresh: bool = False,
     ) -> None:
-        """Derive the contributions of `cadres` afresh from all their facts."""
+        """Derive the contributions of `cadres` afresh from all their facts. `fresh`: the
+        cadres have no contributions yet (a replay deriving each cadre once), so there is
+        nothing to read back or delete."""
         keys = sorted(set(cadres))
         gen = self.generation
         await session.execute(
@@ -219,17 +278,19 @@ class ScoringProjection:
             )
             .where(facts.c.generation == gen)
         )
-        old_rows = await session.execute(
-            sa.select(contributions)
-            .join(
-                pairs,
-                sa.and_(
-                    contributions.c.tenant == pairs.c.tenant,
-                    contributions.c.cadre_id == pairs.c.cadre_id,
-                ),
+        old_rows: Iterable[Any] = ()
+        if not fresh:
+            old_rows = await session.execute(
+                sa.select(contributions)
+                .join(
+                    pairs,
+                    sa.and_(
+                        contributions.c.tenant == pairs.c.tenant,
+                        contributions.c.cadre_id == pairs.c.cadre_id,
+                    ),
+                )
+                .where(contributions.c.generation == gen)
             )
-            .where(contributions.c.generation == gen)
-        )
         state: dict[CadreKey, dict[uuid.UUID, tuple[Fact, ...]]] = defaultdict(dict)
         for row in fact_rows:
             group = state[(row.tenant, row.cadre_id)]
@@ -249,7 +310,7 @@ class ScoringProjection:
         for tenant, cadre, unit_path in paths:
             effects.composites.unit_paths[(tenant, cadre)] = unit_path
 
-        new_rows: list[dict[str, Any]] = []
+        new_rows: list[tuple[str, Contribution]] = []
         for tenant, cadre in keys:
             ruleset = self.rulesets.for_tenant(tenant)
             derived = set(derive_contributions(state[(tenant, cadre)], ruleset))
@@ -262,15 +323,16 @@ class ScoringProjection:
                     period: _composite_within(derived, period_bounds(period), ruleset)
                     for period in periods
                 }
-            new_rows.extend(_contribution_row(gen, tenant, c) for c in derived)
-        await session.execute(
-            sa.delete(contributions).where(
-                contributions.c.generation == gen,
-                sa.tuple_(contributions.c.tenant, contributions.c.cadre_id).in_(keys),
+            new_rows.extend((tenant, c) for c in derived)
+        if not fresh:
+            await session.execute(
+                sa.delete(contributions).where(
+                    contributions.c.generation == gen,
+                    sa.tuple_(contributions.c.tenant, contributions.c.cadre_id).in_(keys),
+                )
             )
-        )
-        for start in range(0, len(new_rows), 1000):
-            await session.execute(sa.insert(contributions), new_rows[start : start + 1000])
+        if new_rows:
+            await session.execute(_INSERT_CONTRIBUTIONS, _contribution_columns(gen, new_rows))
 
     async def _apply_directory(
         self, session: AsyncSession, event: AnyEvent, effects: BatchEffects

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.db import create_engine, migrate_async, session_factory
 from cadre.events.logging import configure_logging
+from cadre.events.runtime import tune_garbage_collector
 from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import (
     abandon_generation,
@@ -165,6 +166,7 @@ def _start_worker(progress: Queue[tuple[str, int, int, int]]) -> None:
     global _progress_queue
     _progress_queue = progress
     configure_logging("scoring-replay", "WARNING")
+    tune_garbage_collector()
 
 
 def _report(phase: str, index: int, done: int, total: int) -> None:
@@ -289,6 +291,7 @@ async def replay(
     if workers < 1:
         raise ValueError("a replay needs at least one worker")
     RulesetBook.load(settings.rulesets_dir)  # a broken ruleset stops us before any work
+    tune_garbage_collector()
     started = time.perf_counter()
     board = _ProgressBoard(on_progress)
     redis = Redis.from_url(settings.redis_url)
