@@ -88,10 +88,11 @@ class _Decoded:
     record: InboundRecord
     event: AnyEvent | None
     error: Exception | None = None
+    dedup_key: str = field(init=False)
 
-    @property
-    def dedup_key(self) -> str:
-        return str(self.event.id) if self.event is not None else self.record.position
+    def __post_init__(self) -> None:
+        # Computed once: str(UUID) is pure Python, and each key is read several times.
+        self.dedup_key = str(self.event.id) if self.event is not None else self.record.position
 
 
 @dataclass

@@ -121,17 +121,23 @@ def _contribution_columns(
     }
 
 
+# Enum members by value: a plain lookup, where calling the enum costs a microsecond a row.
+_METRICS: dict[str, Metric] = {m.value: m for m in Metric}
+_DIMENSIONS: dict[str, Dimension] = {d.value: d for d in Dimension}
+_LEVELS: dict[str, LeaderLevel] = {level.value: level for level in LeaderLevel}
+
+
 def fact_of_row(row: Any) -> Fact:
     return Fact(
         cadre_id=row.cadre_id,
         day=row.day,
-        metric=Metric(row.metric),
+        metric=_METRICS[row.metric],
         event_id=row.event_id,
         at=row.at,
         key=row.key,
-        dimension=Dimension(row.dimension) if row.dimension else None,
+        dimension=_DIMENSIONS[row.dimension] if row.dimension else None,
         amount=row.amount,
-        level=LeaderLevel(row.level) if row.level else None,
+        level=_LEVELS[row.level] if row.level else None,
         positive=row.positive,
         tags=tuple(row.tags),
         revision=row.revision,
@@ -143,7 +149,7 @@ def contribution_of_row(row: Any) -> Contribution:
     return Contribution(
         cadre_id=row.cadre_id,
         day=row.day,
-        dimension=Dimension(row.dimension),
+        dimension=_DIMENSIONS[row.dimension],
         rule=row.rule,
         event_id=row.event_id,
         raw_points=row.raw_points,
