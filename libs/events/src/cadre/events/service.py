@@ -32,6 +32,7 @@ from cadre.events.metrics import HTTP_REQUESTS
 from cadre.events.nul_guard import NulGuardMiddleware
 from cadre.events.problems import install_problem_handlers
 from cadre.events.relay import OutboxRelay
+from cadre.events.runtime import tune_garbage_collector
 from cadre.events.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -270,7 +271,9 @@ def run_service(
         "timeout_graceful_shutdown": 10,
     }
     if settings.http_workers == 1:
-        uvicorn.run(app_factory(settings), **options)
+        app = app_factory(settings)
+        tune_garbage_collector()
+        uvicorn.run(app, **options)
         return
     # Worker processes build their own app, so uvicorn needs where the factory is, not the
     # app; each worker reads the same settings from the environment it inherits.
@@ -294,7 +297,9 @@ def worker_app() -> FastAPI:
     configure_logging(service_name, level)
     module_name, _, factory_name = os.environ[_WORKER_FACTORY].partition(":")
     factory: Callable[[], FastAPI] = getattr(importlib.import_module(module_name), factory_name)
-    return factory()
+    app = factory()
+    tune_garbage_collector()
+    return app
 
 
 def request_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
