@@ -41,6 +41,8 @@ from cadre.events.wire import header_map
 
 TENANT = "county"
 BIND_RATE = 200  # check-ins/s while binding every phone before the measured run
+PROBE_EVERY = 20  # every 20th end-to-end request is a probe: 15/s at 300/s
+E2E_WINDOW_S = 30  # end-to-end p99 is also reported per window of this many seconds
 MAX_IN_FLIGHT = 256  # a gateway's connection pool; beyond it requests are shed and counted
 
 
@@ -174,7 +176,7 @@ async def run_load(
                     sent += 1
                     continue
                 person = people[sent % len(people)]
-                if probe is not None and sent % 20 == 0:
+                if probe is not None and sent % PROBE_EVERY == 0:
                     task = asyncio.create_task(probe(http))
                 else:
                     task = asyncio.create_task(
@@ -233,7 +235,14 @@ def measure(
     e2e_rate: float,
     workers: int,
     idempotency_keys: bool = False,
+    e2e_seconds: float = 30,
 ) -> dict[str, Any]:
+    probes_needed = int(e2e_rate * e2e_seconds / PROBE_EVERY) + 1
+    if cadres // 2 < probes_needed:
+        raise SystemExit(
+            f"{e2e_seconds:.0f} s of end-to-end probes at {e2e_rate:.0f}/s need {probes_needed:,}"
+            f" cadres without points (half of --cadres): use --cadres {2 * probes_needed + 2}"
+        )
     county = County(cadres, 1, tenant=TENANT)
     say(f"publishing the directory of {cadres:,} cadres")
     directory = [e for e in county.events() if e.source == "directory"]
@@ -255,7 +264,7 @@ def measure(
         assert database is not None
         return asyncio.run(
             drive(infra, database, stack.url("attendance"), stack.url("scoring"), county,
-                  headers, rate, seconds, e2e_rate, idempotency_keys)
+                  headers, rate, seconds, e2e_rate, idempotency_keys, e2e_seconds)
         )  # fmt: skip
 
 
@@ -270,6 +279,7 @@ async def drive(
     seconds: float,
     e2e_rate: float,
     idempotency_keys: bool = False,
+    e2e_seconds: float = 30,
 ) -> dict[str, Any]:
     warm, people = county.people[0], county.people[1:]
     await wait_for_replica(infra, database, url, warm, headers[warm.cadre_id], len(county.people))
@@ -305,6 +315,7 @@ async def drive(
 
     probes = iter(people[len(people) // 2 :])
     e2e_ms: list[float] = []
+    e2e_at: list[float] = []  # when each probe began, for the per-window figures
     post_ms: list[float] = []  # of which the check-in's own answer
     rnd = random.Random(5)  # noqa: S311
 
@@ -325,6 +336,7 @@ async def drive(
             if seen is not None and seen["dimensions"]["politics"] > 0:
                 if record:
                     e2e_ms.append((time.perf_counter() - began) * 1000)
+                    e2e_at.append(began)
                 return
             # Every 20 ms: finer polling of many outstanding probes loaded scoring with radar
             # reads (60% of its time, profiled) and so measured its own load.
@@ -335,9 +347,13 @@ async def drive(
     async with client() as http:
         await probe(http, record=False)
     say(f"scoring caught up with the ingest run in {time.perf_counter() - drain_began:.1f} s")
-    say(f"end to end at {e2e_rate:,.0f} check-ins/s for 30 s")
+    say(f"end to end at {e2e_rate:,.0f} check-ins/s for {e2e_seconds:.0f} s")
     background = Load(url, headers, idempotency_keys)
-    await run_load(background, people[: len(people) // 2], e2e_rate, 30, probe)
+    e2e_began = time.perf_counter()
+    await run_load(background, people[: len(people) // 2], e2e_rate, e2e_seconds, probe)
+    windows: dict[int, list[float]] = {}
+    for at, ms in zip(e2e_at, e2e_ms, strict=True):
+        windows.setdefault(int((at - e2e_began) // E2E_WINDOW_S), []).append(ms)
     e2e = {
         "rate_per_s": e2e_rate,
         "probes": len(e2e_ms),
@@ -345,7 +361,17 @@ async def drive(
         "p99_ms": round(percentile(e2e_ms, 0.99), 1),
         "post_p50_ms": round(percentile(post_ms, 0.50), 1),
         "post_p99_ms": round(percentile(post_ms, 0.99), 1),
-        "background_accepted_per_s": round(background.accepted / 30, 1),
+        "background_accepted_per_s": round(background.accepted / e2e_seconds, 1),
+        "seconds": e2e_seconds,
+        # p99 per window: how much of the spread between runs is within one run
+        "windows": [
+            {
+                "from_s": index * E2E_WINDOW_S,
+                "probes": len(values),
+                "p99_ms": round(percentile(values, 0.99), 1),
+            }
+            for index, values in sorted(windows.items())
+        ],
     }
     say(f"  {e2e}")
     return {"benchmark": "ingest", "machine": describe(), "cadres": len(county.people),
@@ -360,6 +386,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1500)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--e2e-rate", type=float, default=300)
+    parser.add_argument(
+        "--e2e-seconds", type=float, default=30, help="longer runs need more --cadres"
+    )
     parser.add_argument("--workers", type=int, default=2, help="attendance's HTTP worker processes")
     parser.add_argument(
         "--idempotency-keys",
@@ -377,6 +406,7 @@ def main() -> None:
             args.e2e_rate,
             args.workers,
             args.idempotency_keys,
+            args.e2e_seconds,
         )
         result["attendance_http_workers"] = args.workers
         result["idempotency_keys"] = args.idempotency_keys
