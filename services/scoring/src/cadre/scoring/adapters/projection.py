@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -235,21 +235,24 @@ class ScoringProjection:
         self.dirty_tenants |= effects.tenants
 
     async def derive_pending(
-        self, sessions: async_sessionmaker[AsyncSession], chunk: int = 500
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        chunk: int = 500,
+        on_progress: Callable[[int], None] | None = None,
     ) -> None:
         """Derive the contributions of every cadre folded while deferring, `chunk` cadres
-        per transaction. Each cadre is derived once, into a generation that holds no
-        contributions of it yet."""
+        per transaction; `on_progress(cadres done)` after each. Each cadre is derived once,
+        into a generation that holds no contributions of it yet and that nobody reads yet,
+        so there is no ranking set to write through."""
         keys = sorted(self.pending)
         for start in range(0, len(keys), chunk):
-            effects = BatchEffects()
             async with sessions() as session, session.begin():
                 await _defer_durability(session)
-                await self.recompute(session, keys[start : start + chunk], effects, fresh=True)
-            if self.rankings is not None:
-                await self.rankings.write_through(
-                    self.generation, effects.composites, effects.membership_changed
+                await self.recompute(
+                    session, keys[start : start + chunk], BatchEffects(), fresh=True
                 )
+            if on_progress is not None:
+                on_progress(min(len(keys), start + chunk))
         self.pending.clear()
 
     async def recompute(

@@ -58,12 +58,8 @@ class DigestHasher:
     def __init__(self) -> None:
         self._hasher = hashlib.sha256()
 
-    def add(self, line: str) -> None:
-        self._hasher.update(line.encode())
-        self._hasher.update(b"\n")
-
     def add_all(self, lines: Iterable[str]) -> None:
-        """The same as `add` for each line, in one update."""
+        """Each line, then a newline."""
         text = "\n".join(lines)
         if text:
             self._hasher.update(text.encode())
@@ -78,8 +74,7 @@ def digest(facts: Iterable[Fact], contributions: Iterable[Contribution]) -> str:
         contribution_line(c) for c in contributions
     )
     hasher = DigestHasher()
-    for line in lines:
-        hasher.add(line)
+    hasher.add_all(lines)
     return hasher.hexdigest()
 
 

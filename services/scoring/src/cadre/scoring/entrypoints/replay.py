@@ -148,12 +148,9 @@ async def derive_share(
     projection = ScoringProjection(
         generation, RulesetBook.load(settings.rulesets_dir), None, defer_derivation=True
     )
+    projection.pending = set(cadres)
     async with open_database(settings, migrate=False) as sessions:
-        chunk = 500
-        for start in range(0, len(cadres), chunk):
-            projection.pending = set(cadres[start : start + chunk])
-            await projection.derive_pending(sessions, chunk=chunk)
-            on_progress(min(len(cadres), start + chunk))
+        await projection.derive_pending(sessions, on_progress=on_progress)
     return peak_rss_mb()
 
 
