@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -198,21 +199,11 @@ async def test_a_claim_abandoned_by_a_crashed_process_expires_after_its_lease(
     first = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
     assert first.status_code == 201, "a claim in another scope does not block this one"
 
-    async with spine_sessions() as session, session.begin():
-        await session.execute(
-            sa.update(idempotency_keys)
-            .where(idempotency_keys.c.key == "crashed")
-            .values(status_code=None, created_at=sa.func.now() - timedelta(minutes=1))
-        )
+    await _set_key(spine_sessions, "crashed", timedelta(minutes=1), status_code=None)
     blocked = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
     assert blocked.status_code == 409, "within the lease the claim still blocks"
 
-    async with spine_sessions() as session, session.begin():
-        await session.execute(
-            sa.update(idempotency_keys)
-            .where(idempotency_keys.c.key == "crashed")
-            .values(created_at=sa.func.now() - timedelta(minutes=6))
-        )
+    await _set_key(spine_sessions, "crashed", timedelta(minutes=6))
     retried = await client.post("/v1/missed", json={"subject": "c-1"}, headers=headers)
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
@@ -227,12 +218,7 @@ async def test_an_answer_older_than_the_ttl_is_forgotten_and_the_key_runs_afresh
     replayed = await client.post("/v1/missed", json={"subject": "c-9"}, headers=headers)
     assert replayed.headers["idempotent-replayed"] == "true"
 
-    async with spine_sessions() as session, session.begin():
-        await session.execute(
-            sa.update(idempotency_keys)
-            .where(idempotency_keys.c.key == "yesterday")
-            .values(created_at=sa.func.now() - timedelta(hours=25))
-        )
+    await _set_key(spine_sessions, "yesterday", timedelta(hours=25))
     # Expired, a different body is no longer "the same key reused": it runs as new.
     again = await client.post("/v1/missed", json={"subject": "c-10"}, headers=headers)
     assert again.status_code == 201
@@ -241,3 +227,15 @@ async def test_an_answer_older_than_the_ttl_is_forgotten_and_the_key_runs_afresh
     repeat = await client.post("/v1/missed", json={"subject": "c-10"}, headers=headers)
     assert repeat.json() == again.json()
     assert repeat.headers["idempotent-replayed"] == "true"
+
+
+async def _set_key(
+    sessions: async_sessionmaker[AsyncSession], key: str, age: timedelta, **values: Any
+) -> None:
+    """Make the stored key `age` old (and set any other columns given)."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            sa.update(idempotency_keys)
+            .where(idempotency_keys.c.key == key)
+            .values(created_at=sa.func.now() - age, **values)
+        )

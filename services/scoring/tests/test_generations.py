@@ -5,11 +5,13 @@ dedup records; facts are stored exactly as folded."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
+import pytest_asyncio
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.devstack.pytest_plugin import DatabaseFactory
 from cadre.events.consumer import InboundRecord
@@ -29,6 +31,18 @@ from cadre.scoring.domain.facts import facts_of
 
 pytestmark = pytest.mark.integration
 PREFIX = "scoring"
+
+
+@pytest_asyncio.fixture
+async def sessions(
+    make_database: DatabaseFactory,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a fresh, migrated scoring database."""
+    url = await make_database("generations")
+    await migrate_async("cadre.scoring.adapters.migrations", url)
+    engine = create_engine(url)
+    yield session_factory(engine)
+    await engine.dispose()
 
 
 async def _fill(session: AsyncSession, generation: int) -> None:
@@ -66,68 +80,48 @@ async def _count(session: AsyncSession, table: sa.Table, where: sa.ColumnElement
 
 
 async def test_an_abandoned_generation_is_emptied_and_its_number_never_reused(
-    make_database: DatabaseFactory,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    url = await make_database("generations")
-    await migrate_async("cadre.scoring.adapters.migrations", url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
-    try:
-        async with sessions() as session, session.begin():
-            failed = await create_generation(session, PREFIX)
-            await _fill(session, failed)
-        async with sessions() as session, session.begin():
-            await abandon_generation(session, failed)
-        async with sessions() as session, session.begin():
-            status = await session.scalar(
-                sa.select(generations.c.status).where(generations.c.generation == failed)
-            )
-            assert status == "failed"
-            assert await _count(session, facts, facts.c.generation == failed) == 0
-            group = consumer_group(PREFIX, failed)
-            assert (
-                await _count(session, processed_events, processed_events.c.consumer == group) == 0
-            )
-            assert await create_generation(session, PREFIX) == failed + 1, (
-                "a new replay must not inherit the failed one's consumer group and offsets"
-            )
-    finally:
-        await engine.dispose()
+    async with sessions() as session, session.begin():
+        failed = await create_generation(session, PREFIX)
+        await _fill(session, failed)
+    async with sessions() as session, session.begin():
+        await abandon_generation(session, failed)
+    async with sessions() as session, session.begin():
+        status = await session.scalar(
+            sa.select(generations.c.status).where(generations.c.generation == failed)
+        )
+        assert status == "failed"
+        assert await _count(session, facts, facts.c.generation == failed) == 0
+        group = consumer_group(PREFIX, failed)
+        assert await _count(session, processed_events, processed_events.c.consumer == group) == 0
+        assert await create_generation(session, PREFIX) == failed + 1, (
+            "a new replay must not inherit the failed one's consumer group and offsets"
+        )
 
 
 async def test_dropping_a_generation_forgets_its_rows_and_dedup_records(
-    make_database: DatabaseFactory,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    url = await make_database("generations")
-    await migrate_async("cadre.scoring.adapters.migrations", url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
-    try:
-        async with sessions() as session, session.begin():
-            old = await create_generation(session, PREFIX)
-            await _fill(session, old)
-            kept = await create_generation(session, PREFIX)
-            await _fill(session, kept)
-        async with sessions() as session, session.begin():
-            await drop_generation(session, old)
-        async with sessions() as session:
-            assert await _count(session, facts, facts.c.generation == old) == 0
-            assert await _count(session, facts, facts.c.generation == kept) == 1
-            consumers = set(await session.scalars(sa.select(processed_events.c.consumer)))
-            assert consumers == {consumer_group(PREFIX, kept)}
-    finally:
-        await engine.dispose()
+    async with sessions() as session, session.begin():
+        old = await create_generation(session, PREFIX)
+        await _fill(session, old)
+        kept = await create_generation(session, PREFIX)
+        await _fill(session, kept)
+    async with sessions() as session, session.begin():
+        await drop_generation(session, old)
+    async with sessions() as session:
+        assert await _count(session, facts, facts.c.generation == old) == 0
+        assert await _count(session, facts, facts.c.generation == kept) == 1
+        consumers = set(await session.scalars(sa.select(processed_events.c.consumer)))
+        assert consumers == {consumer_group(PREFIX, kept)}
 
 
 async def test_facts_are_stored_as_folded_whatever_their_tags(
-    make_database: DatabaseFactory,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """Facts go to PostgreSQL as column arrays, their tags as JSON: what is read back must be
     exactly what the pure fold produced, for no tags, odd tags and an event seen twice."""
-    url = await make_database("generations")
-    await migrate_async("cadre.scoring.adapters.migrations", url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
     odd_tags = ["coordination_success", "学习", 'quote " and , comma', "", "{braces}"]
     entry = SAMPLE_DATA["journal.entry_posted"]
     events = [
@@ -140,12 +134,9 @@ async def test_facts_are_stored_as_folded_whatever_their_tags(
     assert any(not f.tags for f in expected)
     projection = ScoringProjection(1, RulesetBook.load(None), None, defer_derivation=True)
     record = InboundRecord("t", 0, 0, None, None)
-    try:
-        for _ in range(2):  # the second time changes nothing
-            async with sessions() as session, session.begin():
-                await projection.apply_batch(session, [(event, record) for event in events])
-        async with sessions() as session:
-            stored = {fact_of_row(row) for row in await session.execute(sa.select(facts))}
-        assert stored == expected
-    finally:
-        await engine.dispose()
+    for _ in range(2):  # the second time changes nothing
+        async with sessions() as session, session.begin():
+            await projection.apply_batch(session, [(event, record) for event in events])
+    async with sessions() as session:
+        stored = {fact_of_row(row) for row in await session.execute(sa.select(facts))}
+    assert stored == expected
