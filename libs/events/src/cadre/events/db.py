@@ -29,6 +29,17 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads only, on the same pool: each statement commits on its own, which
+    saves the BEGIN and ROLLBACK round trips a session otherwise wraps around every read
+    (16% of scoring's CPU while dashboards poll radars, profiled). Reads see what they saw
+    before: under READ COMMITTED every statement takes its own snapshot anyway. Nothing
+    written here would be rolled back, so writes go through `session_factory`."""
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 def asyncpg_dsn(database_url: str) -> str:
     """The SQLAlchemy URL as a plain libpq DSN, for asyncpg's LISTEN connection."""
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cadre.events.db import create_engine, migrate, session_factory
+from cadre.events.db import create_engine, migrate, read_session_factory, session_factory
 from cadre.events.idempotency import IdempotencyMiddleware
 from cadre.events.logging import configure_logging, get_logger
 from cadre.events.metrics import HTTP_REQUESTS
@@ -47,6 +47,7 @@ class ServiceRuntime:
     settings: ServiceSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    reads: async_sessionmaker[AsyncSession]  # autocommit: for read-only endpoints
     redis: Redis
     broker: KafkaBroker
     relay: OutboxRelay | None = None
@@ -113,6 +114,7 @@ def create_service_app(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
+            reads=read_session_factory(engine),
             redis=Redis.from_url(settings.redis_url, socket_timeout=5),
             broker=KafkaBroker(
                 settings.kafka_bootstrap, client_id=f"cadre-{settings.service_name}"

@@ -67,7 +67,7 @@ async def _visible_member(
 ) -> Any:
     """The cadre's row if the caller may see them; 404 (not 403) otherwise, so ids of
     other people's cadres are not confirmed."""
-    async with state_of(request).sessions() as session:
+    async with state_of(request).reads() as session:
         row = await queries.member(session, generation, principal.tenant, cadre_id)
     allowed = principal.sub == cadre_id or principal.has_any(*READ_ALL_ROLES)
     if row is not None and not allowed and _leads(principal):
@@ -82,7 +82,7 @@ async def _visible_member(
 async def _visible_unit(
     request: Request, principal: Principal, generation: int, unit_id: str
 ) -> Any:
-    async with state_of(request).sessions() as session:
+    async with state_of(request).reads() as session:
         row = await queries.unit(session, generation, principal.tenant, unit_id)
     allowed = row is not None and (
         principal.has_any(*READ_ALL_ROLES) or (_leads(principal) and principal.covers(row.path))
@@ -110,7 +110,7 @@ async def radar(
     await _visible_member(request, principal, generation, cadre_id)
     name, start, end = _period(state, principal.tenant, period)
     ruleset = state.rulesets.for_tenant(principal.tenant)
-    async with state.sessions() as session:
+    async with state.reads() as session:
         totals = await queries.dimension_totals(
             session, generation, principal.tenant, cadre_id, start, end
         )
@@ -148,7 +148,7 @@ async def unit_average(
     member = await _visible_member(request, principal, generation, cadre_id)
     name, start, end = _period(state, principal.tenant, period)
     ruleset = state.rulesets.for_tenant(principal.tenant)
-    async with state.sessions() as session:
+    async with state.reads() as session:
         count, averages = await queries.unit_dimension_averages(
             session, generation, principal.tenant, member.unit_path, start, end
         )
@@ -203,7 +203,7 @@ async def explain(
     generation = await state.generation()
     await _visible_member(request, principal, generation, cadre_id)
     name, start, end = _period(state, principal.tenant, period)
-    async with state.sessions() as session:
+    async with state.reads() as session:
         items = await queries.explain_rows(
             session, generation, principal.tenant, cadre_id, start, end, dimension
         )
@@ -272,7 +272,7 @@ async def timeline(
     if (end - start).days >= MAX_TIMELINE_DAYS:
         raise Problem(422, "range-too-long", f"Ask for at most {MAX_TIMELINE_DAYS} days.")
     ruleset = state.rulesets.for_tenant(principal.tenant)
-    async with state.sessions() as session:
+    async with state.reads() as session:
         totals = await queries.daily_totals(
             session, generation, principal.tenant, cadre_id, start, end
         )
@@ -329,7 +329,7 @@ async def ranking(
     unit = await _visible_unit(request, principal, generation, unit_id)
     name, start, end = _period(state, principal.tenant, period)
     offset = _offset(cursor)
-    async with state.sessions() as session:
+    async with state.reads() as session:
         ordered, rebuilt = await state.rankings.read(
             session,
             generation,
@@ -391,7 +391,7 @@ async def unit_lights(
     state = state_of(request)
     generation = await state.generation()
     unit = await _visible_unit(request, principal, generation, unit_id)
-    async with state.sessions() as session:
+    async with state.reads() as session:
         rows = await session.execute(
             sa.select(
                 members.c.cadre_id,
@@ -508,7 +508,7 @@ async def _stars(
     except PeriodError as exc:
         raise Problem(422, "invalid-period", str(exc)) from exc
     ruleset = state.rulesets.for_tenant(tenant)
-    async with state.sessions() as session:
+    async with state.reads() as session:
         scores = await composites_from_store(
             session, generation, tenant, "/", bounds, ruleset.weights
         )
@@ -607,7 +607,7 @@ async def generations(request: Request, principal: CurrentPrincipal) -> dict[str
     if not principal.has_any(*READ_ALL_ROLES):
         raise Problem(403, "forbidden", "Only admins see generations.")
     state = state_of(request)
-    async with state.sessions() as session:
+    async with state.reads() as session:
         rows = await list_generations(session)
     return {
         "live": await state.generation(),

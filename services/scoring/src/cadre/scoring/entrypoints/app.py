@@ -23,6 +23,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         state = ScoringState(
             settings=settings,
             sessions=runtime.sessions,
+            reads=runtime.reads,
             rulesets=rulesets,
             rankings=RankingCache(runtime.redis, ttl_s=settings.ranking_ttl_s),
         )

@@ -63,6 +63,7 @@ class ScoringState:
 
     settings: ScoringSettings
     sessions: async_sessionmaker[AsyncSession]
+    reads: async_sessionmaker[AsyncSession]  # autocommit, for the API's reads
     rulesets: RulesetBook
     rankings: RankingCache
     live: int | None = None
