@@ -25,7 +25,9 @@ async def test_a_read_session_runs_each_statement_in_its_own_transaction(
         first = await session.scalar(_NOW)
         await asyncio.sleep(0.01)
         second = await session.scalar(_NOW)
-    assert first is not None and second is not None and second > first
+    assert first is not None
+    assert second is not None
+    assert second > first
 
 
 async def test_a_writing_session_still_holds_one_transaction_across_statements(
