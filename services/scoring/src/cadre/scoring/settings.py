@@ -29,9 +29,11 @@ class ScoringSettings(ServiceSettings):
     # Processes a replay splits its work across (by partition, then by cadre).
     replay_workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=64)
     pointer_poll_s: float = Field(2.0, gt=0)
-    # Lights of tenants with new events are re-evaluated at once; all of them this often,
-    # since trailing windows move with the clock.
+    # Every light is re-evaluated this often, since trailing windows move with the clock.
     lights_interval_s: float = Field(300.0, gt=0)
+    # The lights of units with new events are re-evaluated at most this often: under a
+    # steady stream every unit is always dirty, and each pass costs a read of their history.
+    lights_changed_interval_s: float = Field(10.0, gt=0)
     publish_rankings: bool = True
     ranking_ttl_s: int = Field(3600, ge=1)
     # A fixed "today" (YYYY-MM-DD) for demos and tests of the clock-driven rules.

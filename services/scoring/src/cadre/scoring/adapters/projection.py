@@ -181,10 +181,6 @@ class BatchEffects:
     membership_changed: set[str] = field(default_factory=set)  # tenants
     composites: CompositeUpdates = field(default_factory=CompositeUpdates)
 
-    @property
-    def tenants(self) -> set[str]:
-        return {tenant for tenant, _ in self.changed_days} | self.membership_changed
-
 
 class ScoringProjection:
     def __init__(
@@ -198,7 +194,10 @@ class ScoringProjection:
         self.generation = generation
         self.rulesets = rulesets
         self.rankings = rankings
-        self.dirty_tenants: set[str] = set()  # for the light sweep
+        # For the light sweep: cadres with new facts or points, and tenants whose
+        # membership changed (every unit is re-assessed then).
+        self.dirty_cadres: dict[str, set[str]] = defaultdict(set)
+        self.dirty_tenants: set[str] = set()
         # A replay only folds facts while it catches up and derives each cadre's
         # contributions once at the end (`derive_pending`): deriving after every batch
         # re-reads a cadre's whole history each time, which grows with the square of it.
@@ -232,7 +231,9 @@ class ScoringProjection:
                 await self.rankings.write_through(
                     self.generation, effects.composites, effects.membership_changed
                 )
-        self.dirty_tenants |= effects.tenants
+        for tenant, cadre in touched | effects.changed_days.keys():
+            self.dirty_cadres[tenant].add(cadre)
+        self.dirty_tenants |= effects.membership_changed
 
     async def derive_pending(
         self,

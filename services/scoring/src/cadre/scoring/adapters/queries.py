@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -185,10 +186,17 @@ async def calendar(session: AsyncSession, gen: int, tenant: str) -> WorkdayCalen
 
 
 async def tenant_facts(
-    session: AsyncSession, gen: int, tenant: str, since: date | None = None
+    session: AsyncSession,
+    gen: int,
+    tenant: str,
+    since: date | None = None,
+    cadres: Sequence[str] | None = None,
 ) -> list[Fact]:
-    """The tenant's facts from `since` on; open tasks are looked up whatever their age."""
+    """The tenant's facts (of `cadres` only, if given) from `since` on; open tasks are
+    looked up whatever their age."""
     query = sa.select(facts).where(facts.c.generation == gen, facts.c.tenant == tenant)
+    if cadres is not None:
+        query = query.where(facts.c.cadre_id == sa.func.any(_text_array(cadres)))
     if since is not None:
         query = query.where(
             sa.or_(
@@ -200,21 +208,34 @@ async def tenant_facts(
 
 
 async def tenant_contributions(
-    session: AsyncSession, gen: int, tenant: str, since: date | None = None
+    session: AsyncSession,
+    gen: int,
+    tenant: str,
+    since: date | None = None,
+    cadres: Sequence[str] | None = None,
 ) -> list[Contribution]:
     query = sa.select(contributions).where(
         contributions.c.generation == gen, contributions.c.tenant == tenant
     )
+    if cadres is not None:
+        query = query.where(contributions.c.cadre_id == sa.func.any(_text_array(cadres)))
     if since is not None:
         query = query.where(contributions.c.day >= since)
     return [contribution_of_row(row) for row in await session.execute(query)]
 
 
-async def current_lights(session: AsyncSession, gen: int, tenant: str) -> dict[str, Any]:
-    rows = await session.execute(
-        sa.select(lights).where(lights.c.generation == gen, lights.c.tenant == tenant)
-    )
-    return {row.cadre_id: row for row in rows}
+async def current_lights(
+    session: AsyncSession, gen: int, tenant: str, cadres: Sequence[str] | None = None
+) -> dict[str, Any]:
+    query = sa.select(lights).where(lights.c.generation == gen, lights.c.tenant == tenant)
+    if cadres is not None:
+        query = query.where(lights.c.cadre_id == sa.func.any(_text_array(cadres)))
+    return {row.cadre_id: row for row in await session.execute(query)}
+
+
+def _text_array(values: Sequence[str]) -> sa.ColumnElement[Any]:
+    """One array parameter (`= ANY(...)`), so the statement is the same for any count."""
+    return sa.cast(sa.bindparam(None, list(values), type_=sa.ARRAY(sa.Text)), sa.ARRAY(sa.Text))
 
 
 async def generation_digest(session: AsyncSession, gen: int, tenant: str | None = None) -> str:

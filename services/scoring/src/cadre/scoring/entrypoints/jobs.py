@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.backoff import Backoff
+from cadre.events.calendar import WorkdayCalendar
 from cadre.events.catalogue import (
     BottomCadre,
     LightChanged,
@@ -27,6 +29,7 @@ from cadre.events.catalogue import (
 )
 from cadre.events.consumer import IdempotentConsumer
 from cadre.events.context import ChangeContext
+from cadre.events.db import lock_for_transaction
 from cadre.events.kafka_loop import BatchConsumerLoop, producer_dead_letter
 from cadre.events.logging import get_logger
 from cadre.events.store import ConcurrencyError, append, stream_version
@@ -67,7 +70,9 @@ class ScoringState:
     rulesets: RulesetBook
     rankings: RankingCache
     live: int | None = None
+    # Waiting for the light sweep: whole tenants, and cadres (their units) by tenant.
     dirty_tenants: set[str] = field(default_factory=set)
+    dirty_cadres: dict[str, set[str]] = field(default_factory=dict)
     # Lights and publications wait until the consumer has read everything there was (on
     # the partitions this instance holds), so a restart does not announce half a history.
     caught_up: bool = False
@@ -157,6 +162,9 @@ async def _follow(state: ScoringState, producer: AIOKafkaProducer) -> None:
                     state.caught_up = await loop.lag() == 0
                 state.dirty_tenants |= projection.dirty_tenants
                 projection.dirty_tenants.clear()
+                for tenant, cadres in projection.dirty_cadres.items():
+                    state.dirty_cadres.setdefault(tenant, set()).update(cadres)
+                projection.dirty_cadres.clear()
                 if time.monotonic() - checked >= settings.pointer_poll_s:
                     checked = time.monotonic()
                     async with state.sessions() as session:
@@ -182,37 +190,78 @@ async def _start_with_retry(producer: AIOKafkaProducer) -> None:
             delay = min(delay * 2, 10)
 
 
+# Members re-assessed per transaction. A unit is never split (a light depends on the
+# unit's quarter scores), and a group's work is small enough not to hold the event loop:
+# one pass over a 2,000-cadre tenant held it for 150 ms, which radar reads waited out.
+SWEEP_GROUP_MEMBERS = 200
+
+
+def unit_groups(rows: Sequence[Any], cadres: Collection[str] | None) -> list[list[Any]]:
+    """Member rows grouped by whole units, about `SWEEP_GROUP_MEMBERS` a group; only the
+    units of `cadres` when given."""
+    by_unit: dict[str, list[Any]] = {}
+    for row in rows:
+        by_unit.setdefault(row.unit_id, []).append(row)
+    if cadres is not None:
+        wanted = {row.unit_id for row in rows if row.cadre_id in cadres}
+        by_unit = {unit: members for unit, members in by_unit.items() if unit in wanted}
+    groups: list[list[Any]] = []
+    for unit in sorted(by_unit):
+        if not groups or len(groups[-1]) + len(by_unit[unit]) > SWEEP_GROUP_MEMBERS:
+            groups.append([])
+        groups[-1].extend(by_unit[unit])
+    return [group for group in groups if group]
+
+
 async def sweep_lights(
-    state: ScoringState, generation: int, tenant: str, announce: bool = True
+    state: ScoringState,
+    generation: int,
+    tenant: str,
+    announce: bool = True,
+    cadres: Collection[str] | None = None,
 ) -> int:
-    """Re-evaluate every light of `tenant`; store changes and announce changed colours.
-    One instance at a time per tenant (an advisory lock), so nothing is announced twice.
-    Returns how many lights changed colour."""
-    ruleset = state.rulesets.for_tenant(tenant)
-    as_of = state.today(tenant)
-    async with state.sessions() as session, session.begin():
-        locked = await session.scalar(
-            sa.select(
-                sa.func.pg_try_advisory_xact_lock(
-                    sa.func.hashtextextended(f"scoring-lights:{generation}:{tenant}", 0)
-                )
-            )
-        )
-        if not locked:
-            return 0
+    """Re-evaluate the lights of `tenant` (only of the units of `cadres`, when given: a
+    light depends on the cadre's own record and their unit's quarter scores); store changes
+    and announce changed colours. Returns how many lights changed colour."""
+    async with state.reads() as session:
         rows = await queries.active_members(session, generation, tenant)
+        calendar = await queries.calendar(session, generation, tenant)
+    as_of = state.today(tenant)
+    changed = 0
+    for group in unit_groups(rows, cadres):
+        changed += await _sweep_group(state, generation, tenant, group, calendar, as_of, announce)
+    return changed
+
+
+async def _sweep_group(
+    state: ScoringState,
+    generation: int,
+    tenant: str,
+    rows: Sequence[Any],
+    calendar: WorkdayCalendar,
+    as_of: date,
+    announce: bool,
+) -> int:
+    """One group of whole units, in one transaction. Instances take turns per tenant (an
+    advisory lock) and read the stored lights under it, so nothing is announced twice."""
+    ruleset = state.rulesets.for_tenant(tenant)
+    ids = [row.cadre_id for row in rows]
+    async with state.sessions() as session, session.begin():
+        await lock_for_transaction(session, f"scoring-lights:{generation}:{tenant}")
         assessments = assess_tenant(
             [queries.as_member(row) for row in rows],
             await queries.tenant_facts(
-                session, generation, tenant, as_of - timedelta(LOOKBACK_DAYS)
+                session, generation, tenant, as_of - timedelta(LOOKBACK_DAYS), cadres=ids
             ),
-            await queries.tenant_contributions(session, generation, tenant, month_start(as_of, 3)),
+            await queries.tenant_contributions(
+                session, generation, tenant, month_start(as_of, 3), cadres=ids
+            ),
             as_of,
-            await queries.calendar(session, generation, tenant),
+            calendar,
             ruleset,
         )
         paths = {row.cadre_id: row.unit_path for row in rows}
-        current = await queries.current_lights(session, generation, tenant)
+        current = await queries.current_lights(session, generation, tenant, cadres=ids)
         changed_colour = 0
         now = datetime.now(UTC)
         for cadre, assessment in assessments.items():
@@ -347,9 +396,14 @@ async def recompute_tenants(state: ScoringState, generation: int, tenants: Itera
 
 async def run_periodic_jobs(state: ScoringState) -> None:
     settings = state.settings
-    last_full_sweep = 0.0
+    last_full_sweep = last_sweep = 0.0
     last_reload = time.monotonic()
-    tick = min(2.0, settings.lights_interval_s, settings.ruleset_reload_s)
+    tick = min(
+        2.0,
+        settings.lights_interval_s,
+        settings.lights_changed_interval_s,
+        settings.ruleset_reload_s,
+    )
     while True:
         await asyncio.sleep(tick)
         try:
@@ -363,12 +417,20 @@ async def run_periodic_jobs(state: ScoringState) -> None:
             if not state.caught_up:
                 continue
             full = time.monotonic() - last_full_sweep >= settings.lights_interval_s
-            async with state.sessions() as session:
-                known = await queries.tenants(session, generation)
-            due = set(known) if full else state.dirty_tenants & set(known)
-            state.dirty_tenants -= due
-            for tenant in sorted(due):
-                await sweep_lights(state, generation, tenant)
+            if not full and time.monotonic() - last_sweep < settings.lights_changed_interval_s:
+                continue
+            last_sweep = time.monotonic()
+            async with state.reads() as session:
+                known = set(await queries.tenants(session, generation))
+            whole = known if full else state.dirty_tenants & known
+            state.dirty_tenants -= whole
+            partial = {
+                tenant: state.dirty_cadres.pop(tenant)
+                for tenant in sorted(known & state.dirty_cadres.keys())
+            }
+            for tenant in sorted(whole | partial.keys()):
+                cadres = None if tenant in whole else partial[tenant]
+                await sweep_lights(state, generation, tenant, cadres=cadres)
             if full:
                 last_full_sweep = time.monotonic()
                 if settings.publish_rankings:
