@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -17,7 +17,7 @@ from cadre.attendance.domain.spoofing import Fix
 from cadre.events.calendar import WorkdayCalendar
 from cadre.events.replica import Person
 
-__all__ = ["CheckInContext", "Person", "check_in_context", "person"]
+__all__ = ["BoundDevice", "CheckInContext", "Person", "check_in_context", "person"]
 
 
 async def person(
@@ -31,17 +31,30 @@ async def calendar(session: AsyncSession, tenant: str) -> WorkdayCalendar:
 
 
 @dataclass(frozen=True)
+class BoundDevice:
+    """The cadre's `devices` row: `device_id` None means unbound (the next check-in binds)."""
+
+    device_id: str | None
+    mismatches: int
+    last_mismatch_at: datetime | None
+
+
+@dataclass(frozen=True)
 class CheckInContext:
-    """Everything a check-in is judged against, read in one round trip."""
+    """Everything a check-in is judged against, read in one round trip. The device row,
+    if there is one, is locked until the transaction ends, so one cadre's check-ins and a
+    rebind take turns."""
 
     person: Person
+    device: BoundDevice | None
     fences: list[Fence]
     neighbours: list[Fix]  # the cadre's check-ins just before and just after in event time
     same_coordinates: list[tuple[float, float, date]]  # earlier check-ins at the very spot
 
 
-# One statement instead of five: a check-in is the hottest write path, and each round trip
-# through SQLAlchemy and asyncpg costs more than the query itself (profiled under load).
+# One statement instead of six (the device row included): a check-in is the hottest write
+# path, and each round trip through SQLAlchemy and asyncpg costs more than the query itself
+# (profiled under load).
 _CHECK_IN_CONTEXT = sa.text(
     """
     SELECT p.unit_id, p.stationed, p.active, p.registered_on, p.leader_level, u.path,
@@ -57,7 +70,9 @@ _CHECK_IN_CONTEXT = sa.text(
         ARRAY(SELECT ROW(c.lat, c.lon, c.day) FROM check_ins c
               WHERE c.tenant = p.tenant AND c.cadre_id = p.cadre_id
                 AND c.lat = :lat AND c.lon = :lon
-              LIMIT 5) AS same_coordinates
+              LIMIT 5) AS same_coordinates,
+        (SELECT ROW(d.device_id, d.mismatches, d.last_mismatch_at) FROM devices d
+         WHERE d.tenant = p.tenant AND d.cadre_id = p.cadre_id FOR UPDATE) AS device
     FROM people p
     LEFT JOIN unit_paths u ON u.tenant = p.tenant AND u.unit_id = p.unit_id
     WHERE p.tenant = :tenant AND p.cadre_id = :cadre_id
@@ -99,8 +114,13 @@ async def check_in_context(
         row.registered_on,
         row.leader_level,
     )
+    device = None
+    if row.device is not None:
+        device_id, mismatches, last_mismatch_at = row.device
+        device = BoundDevice(device_id, mismatches, last_mismatch_at)
     return CheckInContext(
         person=person,
+        device=device,
         fences=[Fence(lat, lon, radius_m) for lat, lon, radius_m in row.fences],
         neighbours=[Fix(at, lat, lon) for at, lat, lon in row.neighbours],
         same_coordinates=[(lat, lon, day) for lat, lon, day in row.same_coordinates],
