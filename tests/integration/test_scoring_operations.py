@@ -6,8 +6,10 @@ reports differences without touching anything live."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -232,6 +234,60 @@ async def test_replay_rebuilds_the_live_digest_and_the_service_follows_the_switc
         assert digest.stdout.strip() == expected
     finally:
         stop_process(service)
+
+
+async def test_a_replay_whose_worker_is_killed_leaves_nothing_behind_and_can_be_rerun(
+    setup: Setup,
+) -> None:
+    await setup.publish(setup.synthetic.events)
+    # Two records a batch: the fold takes long enough to be caught in the middle.
+    env = {**setup.env, "CADRE_SCORING_REPLAY_MAX_RECORDS": "2"}
+    log = setup.logs / "killed-replay.log"
+    command = [sys.executable, "-m", "cadre.scoring.entrypoints.cli", "replay", "--workers", "2"]
+    replay = spawn(command, log, env=env)
+    try:
+        await eventually(
+            lambda: _at_least(setup, 1), timeout_s=60, interval_s=0.02, message="the fold"
+        )
+        workers = _replay_workers(replay.pid)
+        assert len(workers) == 2, "both worker processes are running"
+        os.kill(workers[0], signal.SIGKILL)
+        await asyncio.to_thread(replay.wait, 120)
+    finally:
+        kill_process(replay)  # only if it is still there
+    message = log.read_text()
+    assert replay.returncode == 1, message
+    assert "generation 1 failed" in message
+    assert "live one is unchanged" in message
+    assert "Traceback" not in message
+    assert await _statuses(setup) == {1: "failed"}
+    assert await setup.fact_rows() == 0, "the abandoned generation keeps no rows"
+    prefix = setup.env["CADRE_SCORING_GROUP_PREFIX"]
+    assert await setup.processed(f"{prefix}.g1") == 0, "nor dedup records"
+
+    rerun = setup.cli("replay", "--workers", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "generation 2 is live (was None)" in rerun.stderr
+    assert rerun.stdout.strip().splitlines()[-1] == setup.expected_digest
+    assert await setup.fact_rows() == setup.expected_facts
+    assert await _statuses(setup) == {1: "failed", 2: "live"}
+
+
+def _replay_workers(parent: int) -> list[int]:
+    """The replay's pool processes (not multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent_pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if parent_pid == parent and "spawn_main" in command and "resource_tracker" not in command:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 async def test_what_if_reports_differences_and_changes_nothing_live(

@@ -38,7 +38,7 @@ from cadre.scoring.domain.contributions import Contribution, contributions
 from cadre.scoring.domain.periods import PeriodError, period_bounds
 from cadre.scoring.domain.ranking import ranked
 from cadre.scoring.domain.ruleset import Ruleset, RulesetError, load_ruleset
-from cadre.scoring.entrypoints.replay import DERIVE, FOLD, open_database, replay
+from cadre.scoring.entrypoints.replay import DERIVE, FOLD, ReplayFailed, open_database, replay
 from cadre.scoring.settings import ScoringSettings
 
 MIGRATIONS = "cadre.scoring.adapters.migrations"
@@ -90,9 +90,14 @@ def replay_command(
                 progress.start_task(tasks[DERIVE])
             progress.update(tasks[phase], completed=done, total=max(total, done))
 
-        result = asyncio.run(
-            replay(settings, keep=keep, workers=chosen_workers, on_progress=report)
-        )
+        try:
+            result = asyncio.run(
+                replay(settings, keep=keep, workers=chosen_workers, on_progress=report)
+            )
+        except ReplayFailed as exc:
+            progress.stop()
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
     rate = result.events / result.seconds if result.seconds else 0.0
     console.print(
         f"generation {result.generation} is live (was {result.previous}); "

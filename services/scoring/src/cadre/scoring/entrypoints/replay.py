@@ -82,6 +82,18 @@ class ReplayResult:
     peak_rss_mb: float = 0.0
 
 
+class ReplayFailed(RuntimeError):
+    """A replay that could not finish (a worker died, the database went away): its
+    generation was abandoned, and nothing live changed."""
+
+    def __init__(self, generation: int, cause: Exception) -> None:
+        super().__init__(
+            f"the replay into generation {generation} failed: {cause or type(cause).__name__}."
+            " That generation was abandoned and the live one is unchanged; run the replay again."
+        )
+        self.generation = generation
+
+
 @dataclass(frozen=True)
 class FoldOutcome:
     events: int
@@ -304,9 +316,11 @@ async def replay(
                     events, fold_s, derive_s, workers_peak = await _run_in_pool(
                         settings, generation, workers, board
                     )
-            except BaseException:
+            except BaseException as exc:
                 async with sessions() as session, session.begin():
                     await abandon_generation(session, generation)
+                if isinstance(exc, Exception):
+                    raise ReplayFailed(generation, exc) from exc
                 raise
             switching = time.perf_counter()
             async with sessions() as session, session.begin():
