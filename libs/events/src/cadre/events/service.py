@@ -308,3 +308,10 @@ def request_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     """The service's session factory, for route handlers."""
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     return sessions
+
+
+def request_read_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The service's autocommit session factory (`read_session_factory`), for route
+    handlers that read, or write in one statement."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.reads

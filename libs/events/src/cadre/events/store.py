@@ -3,10 +3,14 @@ transaction (DESIGN section 4)."""
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.catalogue import AnyEvent, parse_event
@@ -40,8 +44,7 @@ async def stream_version(session: AsyncSession, stream_id: str) -> int:
 # One round trip writes the events, their outbox rows and the relay's wake-up. Rows that
 # lose a race on (stream_id, stream_version) are skipped, and no outbox row is written
 # unless every event went in, so the caller can tell from the count that it lost.
-_APPEND_SQL = sa.text(
-    """
+_APPEND_CTES = """
     WITH new_events AS (
         INSERT INTO event_store (stream_id, stream_version, event_id, event_type, schema_version,
                                  tenant, subject, occurred_at, recorded_at, envelope)
@@ -64,12 +67,41 @@ _APPEND_SQL = sa.text(
                     CAST(:headers AS jsonb[])) AS o(event_id, topic, key, value, headers)
         WHERE (SELECT count(*) FROM new_events) = :expected_count
         RETURNING 1
-    )
+    )"""
+_APPEND_RESULT = """
     SELECT (SELECT count(*) FROM new_events) AS inserted,
            (SELECT count(*) FROM new_outbox) AS outboxed,
            pg_notify(:channel, '') AS notified
     """
-)
+_APPEND_SQL = sa.text(_APPEND_CTES + _APPEND_RESULT)
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class StateRow:
+    """A row of the caller's own state that the append inserts in the same statement as
+    the events, and only if every event went in: the two are atomic even outside a
+    transaction, which saves a hot path its BEGIN and COMMIT round trips."""
+
+    table: sa.Table
+    values: Mapping[str, Any]
+
+
+@functools.cache
+def _append_with_row_sql(table: sa.Table, columns: tuple[str, ...]) -> sa.TextClause:
+    """The append statement plus one INSERT into `table`; built once per table and columns,
+    so the driver prepares it once. Names come from the table's metadata, never from input."""
+    casts = ", ".join(
+        f"CAST(:state_{name} AS {table.c[name].type.compile(dialect=_DIALECT)})" for name in columns
+    )
+    insert_row = f"""
+    , state_row AS (
+        INSERT INTO {table.name} ({", ".join(columns)})
+        SELECT {casts}
+        WHERE (SELECT count(*) FROM new_events) = :expected_count
+        RETURNING 1
+    )"""
+    return sa.text(_APPEND_CTES + insert_row + _APPEND_RESULT)
 
 
 async def append(
@@ -77,12 +109,18 @@ async def append(
     stream_id: str,
     expected_version: int,
     events: Sequence[EventEnvelope],
+    *,
+    state_row: StateRow | None = None,
 ) -> int:
     """Append `events` to `stream_id` if it is still at `expected_version` (0 for a new stream).
 
     Runs inside the caller's transaction so the caller's own state changes, the events and
     their outbox rows commit or roll back together. Returns the new stream version. On
     `ConcurrencyError` nothing of this append remains in the transaction.
+
+    `state_row` goes in with the events in one statement. Outside a transaction (an
+    autocommit session) that statement is the whole write; use it there only for a new
+    stream, where no other append can take the versions part-way through.
     """
     if not events:
         return expected_version
@@ -116,8 +154,13 @@ async def append(
         "expected_count": len(events),
         "channel": OUTBOX_CHANNEL,
     }
+    statement = _APPEND_SQL
+    if state_row is not None:
+        columns = tuple(state_row.values)
+        statement = _append_with_row_sql(state_row.table, columns)
+        params.update({f"state_{name}": state_row.values[name] for name in columns})
     connection = await session.connection()
-    inserted = (await connection.execute(_APPEND_SQL, params)).one().inserted
+    inserted = (await connection.execute(statement, params)).one().inserted
     if inserted != len(events):
         if inserted:
             # Lost the race part-way through a multi-event append: take back what went in.

@@ -41,9 +41,7 @@ class BoundDevice:
 
 @dataclass(frozen=True)
 class CheckInContext:
-    """Everything a check-in is judged against, read in one round trip. The device row,
-    if there is one, is locked until the transaction ends, so one cadre's check-ins and a
-    rebind take turns."""
+    """Everything a check-in is judged against, read in one round trip."""
 
     person: Person
     device: BoundDevice | None
@@ -55,8 +53,7 @@ class CheckInContext:
 # One statement instead of six (the device row included): a check-in is the hottest write
 # path, and each round trip through SQLAlchemy and asyncpg costs more than the query itself
 # (profiled under load).
-_CHECK_IN_CONTEXT = sa.text(
-    """
+_CHECK_IN_CONTEXT_SQL = """
     SELECT p.unit_id, p.stationed, p.active, p.registered_on, p.leader_level, u.path,
         ARRAY(SELECT ROW(f.lat, f.lon, f.radius_m) FROM fences f
               WHERE f.tenant = p.tenant AND f.unit_id = p.unit_id) AS fences,
@@ -72,15 +69,19 @@ _CHECK_IN_CONTEXT = sa.text(
                 AND c.lat = :lat AND c.lon = :lon
               LIMIT 5) AS same_coordinates,
         (SELECT ROW(d.device_id, d.mismatches, d.last_mismatch_at) FROM devices d
-         WHERE d.tenant = p.tenant AND d.cadre_id = p.cadre_id FOR UPDATE) AS device
+         WHERE d.tenant = p.tenant AND d.cadre_id = p.cadre_id {lock}) AS device
     FROM people p
     LEFT JOIN unit_paths u ON u.tenant = p.tenant AND u.unit_id = p.unit_id
     WHERE p.tenant = :tenant AND p.cadre_id = :cadre_id
     """
-).bindparams(
+_CONTEXT_PARAMETERS = (
     sa.bindparam("at", type_=sa.DateTime(timezone=True)),
     sa.bindparam("lat", type_=sa.Float),
     sa.bindparam("lon", type_=sa.Float),
+)
+_CHECK_IN_CONTEXT = sa.text(_CHECK_IN_CONTEXT_SQL.format(lock="")).bindparams(*_CONTEXT_PARAMETERS)
+_CHECK_IN_CONTEXT_LOCKED = sa.text(_CHECK_IN_CONTEXT_SQL.format(lock="FOR UPDATE")).bindparams(
+    *_CONTEXT_PARAMETERS
 )
 
 
@@ -90,10 +91,15 @@ async def check_in_context(
     cadre_id: str,
     token_unit_path: str,
     fix: Fix,
+    *,
+    lock_device: bool,
 ) -> CheckInContext | None:
+    """`lock_device`: lock the device row until the transaction ends (to bind, rebind or
+    count a mismatch). Outside a transaction the lock would end with the statement, and
+    taking it would still cost a transaction id and a disk flush."""
     row = (
         await connection.execute(
-            _CHECK_IN_CONTEXT,
+            _CHECK_IN_CONTEXT_LOCKED if lock_device else _CHECK_IN_CONTEXT,
             {
                 "tenant": tenant,
                 "cadre_id": cadre_id,
