@@ -3,14 +3,18 @@ batches, and isolation of a bad event when a bulk apply fails."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import pytest
+from aiokafka import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cadre.devstack.testing import no_dead_letters
+from cadre.devstack.pytest_plugin import TopicFactory
+from cadre.devstack.testing import no_dead_letters, publish_events
 from cadre.events.catalogue import AnyEvent
 from cadre.events.consumer import IdempotentConsumer, InboundRecord
+from cadre.events.kafka_loop import BatchConsumerLoop
 from cadre.events.samples import sample_event
 from cadre.events.wire import encode
 
@@ -91,3 +95,52 @@ def test_exactly_one_apply_style_is_required(
 ) -> None:
     with pytest.raises(ValueError, match="exactly one"):
         IdempotentConsumer(name="x", sessions=spine_sessions, dead_letter=no_dead_letters)
+
+
+async def test_the_loop_commits_offsets_on_its_interval_and_when_it_stops(
+    spine_sessions: async_sessionmaker[AsyncSession],
+    kafka_bootstrap: str,
+    make_topic: TopicFactory,
+) -> None:
+    topic = await make_topic("commits", partitions=1)
+    events = [sample_event("journal.journal_missed", subject=f"c-{i}") for i in range(10)]
+    await publish_events(kafka_bootstrap, events, lambda _: topic)
+    group = f"commits-{uuid.uuid4().hex[:8]}"
+    partition = TopicPartition(topic, 0)
+
+    def loop(recorder: Recorder) -> BatchConsumerLoop:
+        consumer = IdempotentConsumer(
+            name=group,
+            sessions=spine_sessions,
+            apply_batch=recorder.apply_batch,
+            dead_letter=no_dead_letters,
+        )
+        return BatchConsumerLoop(
+            consumer,
+            bootstrap=kafka_bootstrap,
+            topics=[topic],
+            group_id=group,
+            assign_all=True,
+            max_records=4,
+            commit_interval_s=3600,
+        )
+
+    first = loop(Recorder())
+    await first.start()
+    try:
+        while await first.lag():
+            await first.poll_once()
+        assert await first._kafka.committed(partition) is None, "not yet: the interval is long"
+    finally:
+        await first.stop()
+
+    recorder = Recorder()
+    second = loop(recorder)
+    await second.start()
+    try:
+        assert await second._kafka.committed(partition) == 10, "stop committed what was settled"
+        assert await second.lag() == 0
+        assert await second.poll_once(timeout_ms=200) == 0
+    finally:
+        await second.stop()
+    assert recorder.calls == []
