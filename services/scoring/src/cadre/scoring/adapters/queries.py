@@ -276,9 +276,9 @@ async def generation_digest(session: AsyncSession, gen: int, tenant: str | None 
 
     hasher = DigestHasher()
     rows = await session.stream(fact_query.execution_options(yield_per=10_000))
-    while chunk := await rows.tuples().fetchmany(10_000):
+    while chunk := await rows.fetchmany(10_000):
         hasher.add_all([fact_text(*row) for row in chunk])
     rows = await session.stream(contribution_query.execution_options(yield_per=10_000))
-    while chunk := await rows.tuples().fetchmany(10_000):
+    while chunk := await rows.fetchmany(10_000):
         hasher.add_all([contribution_text(*row) for row in chunk])
     return hasher.hexdigest()
