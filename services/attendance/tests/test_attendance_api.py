@@ -588,3 +588,38 @@ async def test_authorisation_matrix(
     assert anonymous.status_code in {401, 422}
     if not payload:
         assert anonymous.status_code == 401
+
+
+async def test_my_check_ins_come_newest_first_a_page_at_a_time(stack: Stack) -> None:
+    headers = await stack.login("cadre6")  # no other test checks in as cadre6
+    now = datetime.now(UTC)
+    made: list[tuple[int, str]] = []
+    for minutes_ago in (5, 1, 4, 2, 3):
+        answer = await stack.attendance.post(
+            "/v1/check-ins",
+            json=body("phone-6", occurred_at=(now - timedelta(minutes=minutes_ago)).isoformat()),
+            headers=headers,
+        )
+        assert answer.status_code == 201, answer.text
+        made.append((minutes_ago, answer.json()["check_in_id"]))
+
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = await stack.attendance.get("/v1/check-ins", params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        seen += [item["check_in_id"] for item in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        pages += 1
+        if cursor is None:
+            break
+    assert seen == [check_in_id for _, check_in_id in sorted(made)]
+    assert pages == 3
+
+    bad = await stack.attendance.get(
+        "/v1/check-ins", params={"cursor": "yesterday"}, headers=headers
+    )
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid-cursor"
