@@ -35,14 +35,17 @@ _MEMBER = sa.select(members).where(
     members.c.tenant == sa.bindparam("tenant"),
     members.c.cadre_id == sa.bindparam("cadre_id"),
 )
+# One cadre's contributions within [start, end]: the filter of the radar, explain and the
+# timeline, bound through `_cadre_window`.
+_CADRE_WINDOW = (
+    contributions.c.generation == sa.bindparam("gen"),
+    contributions.c.tenant == sa.bindparam("tenant"),
+    contributions.c.cadre_id == sa.bindparam("cadre_id"),
+    contributions.c.day.between(sa.bindparam("start"), sa.bindparam("end")),
+)
 _DIMENSION_TOTALS = (
     sa.select(contributions.c.dimension, sa.func.sum(contributions.c.points))
-    .where(
-        contributions.c.generation == sa.bindparam("gen"),
-        contributions.c.tenant == sa.bindparam("tenant"),
-        contributions.c.cadre_id == sa.bindparam("cadre_id"),
-        contributions.c.day.between(sa.bindparam("start"), sa.bindparam("end")),
-    )
+    .where(*_CADRE_WINDOW)
     .group_by(contributions.c.dimension)
 )
 
@@ -75,23 +78,16 @@ async def member_names(
     return {cadre: name for cadre, name in rows}
 
 
-def _contribution_filter(
-    gen: int, tenant: str, cadre_id: str, start: date, end: date
-) -> tuple[sa.ColumnElement[bool], ...]:
-    return (
-        contributions.c.generation == gen,
-        contributions.c.tenant == tenant,
-        contributions.c.cadre_id == cadre_id,
-        contributions.c.day.between(start, end),
-    )
+def _cadre_window(gen: int, tenant: str, cadre_id: str, start: date, end: date) -> dict[str, Any]:
+    """The parameters of `_CADRE_WINDOW`."""
+    return {"gen": gen, "tenant": tenant, "cadre_id": cadre_id, "start": start, "end": end}
 
 
 async def dimension_totals(
     session: AsyncSession, gen: int, tenant: str, cadre_id: str, start: date, end: date
 ) -> dict[Dimension, float]:
     rows = await session.execute(
-        _DIMENSION_TOTALS,
-        {"gen": gen, "tenant": tenant, "cadre_id": cadre_id, "start": start, "end": end},
+        _DIMENSION_TOTALS, _cadre_window(gen, tenant, cadre_id, start, end)
     )
     totals = dict.fromkeys(Dimension, 0.0)
     for dimension, points in rows:
@@ -140,10 +136,10 @@ async def explain_rows(
     end: date,
     dimension: Dimension | None,
 ) -> list[Contribution]:
-    query = sa.select(contributions).where(*_contribution_filter(gen, tenant, cadre_id, start, end))
+    query = sa.select(contributions).where(*_CADRE_WINDOW)
     if dimension is not None:
         query = query.where(contributions.c.dimension == dimension.value)
-    rows = await session.execute(query)
+    rows = await session.execute(query, _cadre_window(gen, tenant, cadre_id, start, end))
     return sorted(
         (contribution_of_row(row) for row in rows),
         key=lambda c: (c.day, c.dimension.value, c.rule, str(c.event_id)),
@@ -157,8 +153,9 @@ async def daily_totals(
         sa.select(
             contributions.c.day, contributions.c.dimension, sa.func.sum(contributions.c.points)
         )
-        .where(*_contribution_filter(gen, tenant, cadre_id, start, end))
-        .group_by(contributions.c.day, contributions.c.dimension)
+        .where(*_CADRE_WINDOW)
+        .group_by(contributions.c.day, contributions.c.dimension),
+        _cadre_window(gen, tenant, cadre_id, start, end),
     )
     days: dict[date, dict[Dimension, float]] = defaultdict(lambda: dict.fromkeys(Dimension, 0.0))
     for day, dimension, points in rows:
