@@ -336,7 +336,7 @@ async def test_the_feed_filters_and_pages_newest_first(journal: Journal) -> None
     assert west.json()["items"] == []
     bad = await journal.client.get("/v1/feed", headers=cadre, params={"cursor": "nonsense!"})
     assert bad.status_code == 422
-    assert bad.json()["code"] == "bad-cursor"
+    assert bad.json()["code"] == "invalid-cursor"
 
 
 # ------------------------------------------------------------------ reactions

@@ -857,6 +857,15 @@ async def test_bad_requests_get_clear_problems(notify: Notify) -> None:
             ),
             await client.get("/v1/stream", headers={**notify.cadre(1), "Last-Event-ID": "abc"}),
             await client.get("/v1/inbox", headers=notify.cadre(1), params={"cursor": "x"}),
+            # Digits that str.isdigit() accepts but int() or a bigint does not.
+            await client.get("/v1/inbox", headers=notify.cadre(1), params={"cursor": "\u00b9"}),
+            await client.get("/v1/inbox", headers=notify.cadre(1), params={"cursor": "9" * 30}),
+            await client.get(
+                "/v1/stream", headers=notify.cadre(1), params={"last_event_id": "\u00b2"}
+            ),
+            await client.get(
+                "/v1/deliveries", headers=notify.admin(), params={"cursor": "not-a-cursor"}
+            ),
         ]
         for response in cases:
             assert response.status_code == 422, response.text

@@ -196,6 +196,17 @@ async def test_radar_matches_the_pure_rules_and_explain_adds_up(scoring: Scoring
     assert any(i["cap_effect"] < 0 for i in endorsed) == (len(endorsed) > 20)
 
 
+@pytest.mark.parametrize("cursor", ["\u00b9", "9" * 30, "-1", "next"])
+async def test_explain_refuses_a_cursor_it_did_not_give_out(scoring: Scoring, cursor: str) -> None:
+    answer = await scoring.client.get(
+        "/v1/cadres/c000/explain",
+        headers=scoring.admin(),
+        params={"period": "2026-10", "dimension": "communication", "cursor": cursor},
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == "invalid-cursor"
+
+
 async def test_the_unit_average_is_the_mean_radar_of_the_cadres_unit(scoring: Scoring) -> None:
     synthetic = scoring.synthetic
     east = [synthetic.cadre_id(n) for n in range(20) if n % 2 == 0]

@@ -3,14 +3,21 @@ is the sort key of the last item returned."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from cadre.events.problems import Problem
+
 T = TypeVar("T")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
+# A PostgreSQL bigint holds any 18-digit number; a longer one cannot be ours.
+MAX_NUMBER_DIGITS = 18
 
 
 class Page(BaseModel, Generic[T]):
@@ -29,3 +36,48 @@ def paginate(
         ordered = [item for item in ordered if key(item) > cursor]
     page = ordered[:limit]
     return page, (key(page[-1]) if len(ordered) > limit else None)
+
+
+def invalid_cursor() -> Problem:
+    """The one answer to a cursor this service did not give out."""
+    return Problem(422, "invalid-cursor", "Pass back the `next_cursor` of the previous page.")
+
+
+def whole_number(text: str) -> int | None:
+    """`text` as a number that fits a bigint, or None when it is not plain ASCII digits.
+
+    `str.isdigit()` alone is not enough: it accepts superscripts and other scripts' digits,
+    which `int()` then refuses or reads differently."""
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_NUMBER_DIGITS:
+        return None
+    return int(text)
+
+
+def number_cursor(cursor: str) -> int:
+    """An offset or sequence number handed out as `next_cursor`."""
+    number = whole_number(cursor)
+    if number is None:
+        raise invalid_cursor()
+    return number
+
+
+def keyset_cursor(time: datetime, key: str) -> str:
+    """The cursor after an item of a list in (time, key) order. URL-safe base64, so a
+    client that pastes it into a query string unencoded cannot turn the zone's `+` into
+    a space."""
+    text = f"{time.isoformat()}|{key}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def keyset_after(cursor: str) -> tuple[datetime, str]:
+    """The (time, key) a `keyset_cursor` continues after; the time always has a zone."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        at, separator, key = text.partition("|")
+        after = datetime.fromisoformat(at)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid_cursor() from None
+    if not separator or not key or after.tzinfo is None:
+        raise invalid_cursor()
+    return after, key

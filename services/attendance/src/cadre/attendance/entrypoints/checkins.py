@@ -33,7 +33,7 @@ from cadre.events.catalogue import (
 )
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
-from cadre.events.pagination import MAX_LIMIT, Page
+from cadre.events.pagination import MAX_LIMIT, Page, keyset_after, keyset_cursor
 from cadre.events.problems import Problem
 from cadre.events.store import ConcurrencyError, StateRow, append, stream_version
 from cadre.events.vocabulary import CheckInMode, FlagReason
@@ -358,18 +358,6 @@ async def _record(
     )
 
 
-def _check_in_cursor(cursor: str) -> tuple[datetime, str]:
-    """A `next_cursor` back: the time and id of the last check-in of the previous page."""
-    at, separator, check_in_id = cursor.partition("|")
-    try:
-        after = datetime.fromisoformat(at)
-    except ValueError:
-        after = None
-    if not separator or not check_in_id or after is None or after.tzinfo is None:
-        raise Problem(422, "invalid-cursor", "Pass back the next_cursor of the previous page.")
-    return after, check_in_id
-
-
 @router.get("/check-ins", response_model=Page[CheckInOut], summary="My check-ins, newest first")
 async def my_check_ins(
     principal: CurrentPrincipal,
@@ -386,7 +374,7 @@ async def my_check_ins(
         .limit(limit + 1)
     )
     if cursor is not None:
-        after_at, after_id = _check_in_cursor(cursor)
+        after_at, after_id = keyset_after(cursor)
         query = query.where(
             sa.tuple_(check_ins.c.occurred_at, check_ins.c.check_in_id)
             < sa.tuple_(sa.literal(after_at, sa.DateTime(timezone=True)), sa.literal(after_id))
@@ -413,7 +401,7 @@ async def my_check_ins(
     ]
     last = page[-1] if page else None
     next_cursor = (
-        f"{last.occurred_at.isoformat()}|{last.check_in_id}"
+        keyset_cursor(last.occurred_at, last.check_in_id)
         if last is not None and len(rows) > limit
         else None
     )

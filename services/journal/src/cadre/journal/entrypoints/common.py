@@ -3,8 +3,6 @@ translation of domain refusals into problem answers."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -56,30 +54,6 @@ def as_problems() -> Iterator[None]:
         yield
     except (Refused, UploadRefused) as exc:
         raise Problem(exc.status, exc.code, str(exc)) from exc
-
-
-def encode_cursor(*parts: str) -> str:
-    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, parts: int) -> list[str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise Problem(422, "bad-cursor", "The cursor is not one this service gave out.") from exc
-    if len(values) != parts:
-        raise Problem(422, "bad-cursor", "The cursor is not one this service gave out.")
-    return values
-
-
-def keyset_after(cursor: str) -> tuple[datetime, str]:
-    """The (time, id) a two-part cursor continues after."""
-    at, key = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(at), key
-    except ValueError as exc:
-        raise Problem(422, "bad-cursor", "The cursor is not one this service gave out.") from exc
 
 
 def page_of(

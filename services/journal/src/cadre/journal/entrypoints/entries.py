@@ -20,7 +20,7 @@ from cadre.events.auth import Principal
 from cadre.events.catalogue import AttachmentRef, EntryPosted, EntryPostedData
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import new_event_id
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after, keyset_cursor
 from cadre.events.problems import Problem
 from cadre.events.store import append, read_stream
 from cadre.events.units import covers
@@ -49,9 +49,7 @@ from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
     blobs_of,
-    encode_cursor,
     json_or_form,
-    keyset_after,
     page_of,
     sessions_of,
     settings_of,
@@ -499,9 +497,7 @@ async def _page(
             query.order_by(entries.c.posted_at.desc(), entries.c.entry_id.desc()).limit(limit + 1)
         )
     ).all()
-    page, next_cursor = page_of(
-        rows, limit, lambda r: encode_cursor(r.posted_at.isoformat(), r.entry_id)
-    )
+    page, next_cursor = page_of(rows, limit, lambda r: keyset_cursor(r.posted_at, r.entry_id))
     return Page[EntryOut](items=await entries_out(session, tenant, page), next_cursor=next_cursor)
 
 

@@ -24,7 +24,7 @@ from cadre.events.catalogue import (
 from cadre.events.context import ChangeContext
 from cadre.events.db import lock_for_transaction
 from cadre.events.envelope import new_event_id
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after, keyset_cursor
 from cadre.events.problems import Problem
 from cadre.events.store import append, stream_version
 from cadre.events.vocabulary import Dimension, LeaderLevel, Reaction
@@ -41,8 +41,6 @@ from cadre.journal.domain.rules import (
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
-    encode_cursor,
-    keyset_after,
     page_of,
     sessions_of,
     settings_of,
@@ -411,6 +409,6 @@ async def my_endorsements(
             )
         ).all()
     page, next_cursor = page_of(
-        rows, limit, lambda r: encode_cursor(r.endorsed_at.isoformat(), r.endorsement_id)
+        rows, limit, lambda r: keyset_cursor(r.endorsed_at, r.endorsement_id)
     )
     return Page[EndorsementOut](items=[_endorsement_out(r) for r in page], next_cursor=next_cursor)

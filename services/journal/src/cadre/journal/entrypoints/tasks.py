@@ -27,7 +27,7 @@ from cadre.events.catalogue import (
 )
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after, keyset_cursor
 from cadre.events.problems import Problem
 from cadre.events.store import append
 from cadre.events.units import covers
@@ -50,9 +50,7 @@ from cadre.journal.domain.tasks import (
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
-    encode_cursor,
     json_or_form,
-    keyset_after,
     page_of,
     sessions_of,
     subtree,
@@ -317,9 +315,7 @@ async def list_tasks(
         rows = (
             await session.execute(query.order_by(tasks.c.due_at, tasks.c.task_id).limit(limit + 1))
         ).all()
-    page, next_cursor = page_of(
-        rows, limit, lambda r: encode_cursor(r.due_at.isoformat(), r.task_id)
-    )
+    page, next_cursor = page_of(rows, limit, lambda r: keyset_cursor(r.due_at, r.task_id))
     return Page[TaskOut](items=[task_out(r) for r in page], next_cursor=next_cursor)
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql import insert
 
 from cadre.events.auth import CurrentPrincipal, StreamPrincipal
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, number_cursor, whole_number
 from cadre.events.problems import Problem
 from cadre.events.service import request_sessions
 from cadre.notify.adapters.tables import notifications, preferences
@@ -77,9 +77,7 @@ async def list_inbox(
     if kind is not None:
         query = query.where(notifications.c.kind == kind.value)
     if cursor is not None:
-        if not cursor.isdigit():
-            raise Problem(422, "bad-cursor", "Pass the `next_cursor` of the previous page.")
-        query = query.where(notifications.c.seq < int(cursor))
+        query = query.where(notifications.c.seq < number_cursor(cursor))
     async with request_sessions(request)() as session:
         rows = (
             await session.execute(query.order_by(notifications.c.seq.desc()).limit(limit + 1))
@@ -172,9 +170,10 @@ def resume_point(
     given = last_event_id or resume_after
     if not given:
         return None
-    if not given.isdigit() or len(given) > 18:
+    seq = whole_number(given)
+    if seq is None:
         raise Problem(422, "bad-last-event-id", "Last-Event-ID is the `id` of a streamed event.")
-    return int(given)
+    return seq
 
 
 @router.get(

@@ -14,7 +14,14 @@ from pydantic import AnyHttpUrl, BaseModel, Field, field_validator
 
 from cadre.events.auth import CurrentPrincipal, Principal
 from cadre.events.catalogue import EVENT_TYPES
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from cadre.events.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    invalid_cursor,
+    keyset_after,
+    keyset_cursor,
+)
 from cadre.events.problems import Problem
 from cadre.events.service import request_sessions
 from cadre.events.vocabulary import ADMIN_ROLES
@@ -228,16 +235,14 @@ async def list_deliveries(
     if subscription_id is not None:
         query = query.where(deliveries.c.subscription_id == subscription_id)
     if cursor is not None:
-        created, _, last_id = cursor.partition("|")
+        created, last_id = keyset_after(cursor)
         try:
-            query = query.where(
-                sa.tuple_(deliveries.c.created_at, deliveries.c.delivery_id)
-                < (datetime.fromisoformat(created), uuid.UUID(last_id))
-            )
-        except ValueError as exc:
-            raise Problem(
-                422, "bad-cursor", "Pass the `next_cursor` of the previous page."
-            ) from exc
+            after_id = uuid.UUID(last_id)
+        except ValueError:
+            raise invalid_cursor() from None
+        query = query.where(
+            sa.tuple_(deliveries.c.created_at, deliveries.c.delivery_id) < (created, after_id)
+        )
     async with request_sessions(request)() as session:
         rows = (
             await session.execute(
@@ -248,7 +253,7 @@ async def list_deliveries(
         ).all()
     items = [_delivery(r) for r in rows[:limit]]
     next_cursor = (
-        f"{items[-1].created_at.isoformat()}|{items[-1].id}" if len(rows) > limit else None
+        keyset_cursor(items[-1].created_at, str(items[-1].id)) if len(rows) > limit else None
     )
     return Page(items=items, next_cursor=next_cursor)
 

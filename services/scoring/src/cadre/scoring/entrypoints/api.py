@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cadre.events.auth import CurrentPrincipal, Principal
 from cadre.events.catalogue import ContributionVoided, ContributionVoidedData
 from cadre.events.context import ChangeContext
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, number_cursor
 from cadre.events.problems import Problem
 from cadre.events.store import ConcurrencyError, append
 from cadre.events.units import covers
@@ -236,9 +236,7 @@ async def explain(
 def _offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit():
-        raise Problem(422, "invalid-cursor", "Pass back the next_cursor of the previous page.")
-    return int(cursor)
+    return number_cursor(cursor)
 
 
 class TimelineDay(BaseModel):
