@@ -244,6 +244,18 @@ async def test_the_timeline_gives_each_day(scoring: Scoring) -> None:
     assert bad.json()["code"] == "invalid-range"
 
 
+@pytest.mark.parametrize("bounds", [{"to": "0001-01-01"}, {"from": "9999-12-31"}])
+async def test_the_timeline_refuses_days_at_the_edges_of_the_calendar(
+    scoring: Scoring, bounds: dict[str, str]
+) -> None:
+    # A month back from the first day Python knows, or a day past its last, cannot be
+    # counted; such days are a 422, not a crash.
+    answer = await scoring.client.get(
+        "/v1/cadres/c000/timeline", headers=scoring.admin(), params=bounds
+    )
+    assert answer.status_code == 422, answer.text
+
+
 async def test_a_cadre_sees_themself_and_a_leader_their_subtree(scoring: Scoring) -> None:
     own = await scoring.client.get("/v1/cadres/c000/radar", headers=scoring.cadre(0))
     other = await scoring.client.get("/v1/cadres/c001/radar", headers=scoring.cadre(0))

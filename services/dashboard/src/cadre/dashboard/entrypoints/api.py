@@ -26,6 +26,7 @@ from cadre.dashboard.entrypoints.session import (
     upstreams_of,
 )
 from cadre.events.problems import Problem
+from cadre.events.query import day_query
 from cadre.events.vocabulary import Dimension, Light
 
 router = APIRouter()
@@ -237,8 +238,8 @@ async def timeline(
     cadre_id: str,
     request: Request,
     token: SessionToken,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[date | None, day_query("from")] = None,
+    end: Annotated[date | None, day_query("to")] = None,
 ) -> Any:
     return await upstreams_of(request).get(
         "scoring",

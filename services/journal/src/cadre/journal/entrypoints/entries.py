@@ -22,6 +22,7 @@ from cadre.events.context import ChangeContext
 from cadre.events.envelope import new_event_id
 from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after, keyset_cursor
 from cadre.events.problems import Problem
+from cadre.events.query import day_query
 from cadre.events.store import append, read_stream
 from cadre.events.units import covers
 from cadre.events.vocabulary import Dimension, Role
@@ -502,9 +503,7 @@ async def _page(
 
 
 Text = Annotated[str | None, Query(min_length=1, max_length=128)]
-# Journals began long after 1900; the bound also keeps local midnights inside what
-# PostgreSQL's timestamps can hold (year 1 in UTC+8 would fall into year 0).
-Day = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(9999, 12, 1))]
+Day = Annotated[date | None, day_query()]
 
 
 def _filters(

@@ -17,6 +17,7 @@ from cadre.events.catalogue import ContributionVoided, ContributionVoidedData
 from cadre.events.context import ChangeContext
 from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, number_cursor
 from cadre.events.problems import Problem
+from cadre.events.query import day_query
 from cadre.events.store import ConcurrencyError, append
 from cadre.events.units import covers
 from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, Dimension, Light, Role
@@ -257,8 +258,8 @@ async def timeline(
     cadre_id: str,
     request: Request,
     principal: CurrentPrincipal,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[date | None, day_query("from")] = None,
+    end: Annotated[date | None, day_query("to")] = None,
 ) -> TimelineOut:
     state = state_of(request)
     generation = await state.generation()
