@@ -1,14 +1,17 @@
 """The dashboard's own rules: which periods it offers, the half-year a ranking's stars come
-from, how the ranking sorts and pages, and how the org tree nests."""
+from, how the ranking sorts and pages, how the org tree nests, and what the export writes."""
 
 from __future__ import annotations
 
-from datetime import date
+import io
+from datetime import UTC, date, datetime
 
 import pytest
+from openpyxl import load_workbook
 
+from cadre.dashboard.adapters.export import ranking_workbook
 from cadre.dashboard.domain.periods import current_periods, half_year_of
-from cadre.dashboard.domain.ranking import SortKey, page_of, sort_rows, with_stars
+from cadre.dashboard.domain.ranking import RankingRow, SortKey, page_of, sort_rows, with_stars
 from cadre.dashboard.domain.tree import build_tree
 
 
@@ -126,3 +129,19 @@ def test_the_tree_nests_by_parent_and_starts_where_the_viewer_can_see() -> None:
     roots = build_tree(units)
     assert [r["unit_id"] for r in roots] == ["leye"], "a township leader's tree starts there"
     assert [c["unit_id"] for c in roots[0]["children"]] == ["leye-v1", "leye-v2"]
+
+
+def test_the_workbook_writes_names_with_control_characters_as_spaces() -> None:
+    # Names stored before the directory refused control characters; openpyxl refuses them.
+    rows = [RankingRow(rank=1, cadre_id="c1", name="张\x01三", composite=1.5, stars=3)]
+    content = ranking_workbook(
+        rows,
+        unit_name="乐业\x0b镇",
+        period="2026-10",
+        generated_at=datetime(2026, 10, 31, tzinfo=UTC),
+        language="zh-CN",
+    )
+    sheet = load_workbook(io.BytesIO(content)).active
+    assert sheet is not None
+    assert sheet["A1"].value == "乐业 镇 2026-10 排名"
+    assert sheet["C4"].value == "张 三"

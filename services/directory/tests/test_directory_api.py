@@ -371,6 +371,14 @@ async def test_bad_input_gets_a_4xx_problem(directory: httpx.AsyncClient) -> Non
     )
     assert village_under_city.status_code == 422
     assert village_under_city.json()["errors"][0]["field"] == "level"
+    # A name is read in workbooks and notifications: no tabs, line breaks or other controls.
+    control_name = await directory.post(
+        "/v1/units",
+        headers=headers,
+        json={"unit_id": "vy", "parent_id": "demo", "name": "村\x01", "level": "county"},
+    )
+    assert control_name.status_code == 422
+    assert control_name.json()["code"] == "validation-failed"
     fence = await directory.put(
         "/v1/units/leye/geofences/f", headers=headers, json={"lat": 95, "lon": 0, "radius_m": 1}
     )

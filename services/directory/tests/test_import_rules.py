@@ -41,6 +41,8 @@ def test_every_unit_problem_is_reported_with_row_and_column() -> None:
         {"unit_id": "c2", "parent_id": "demo", "name": "", "level": "planet"},
         {"unit_id": "a", "parent_id": "b", "name": "A", "level": "department"},
         {"unit_id": "b", "parent_id": "a", "name": "B", "level": "department"},
+        {"unit_id": "d", "parent_id": "demo", "name": "x" * 201, "level": "department"},
+        {"unit_id": "e", "parent_id": "demo", "name": "办\n公室", "level": "department"},
     ]
     plan = plan_units(rows, {})
     assert set(plan.errors) >= {
@@ -48,6 +50,8 @@ def test_every_unit_problem_is_reported_with_row_and_column() -> None:
         RowError(4, "level", "a village cannot sit below a city (allowed: county, department)"),
         RowError(5, "parent_id", "unknown unit 'nowhere'"),
         RowError(6, "name", "is empty"),
+        RowError(9, "name", "is longer than 200 characters"),
+        RowError(10, "name", "contains control characters (a tab, a line break or similar)"),
     }
     assert any(e.row == 6 and e.column == "level" for e in plan.errors)
     assert {e.row for e in plan.errors if "cycle" in e.problem} == {7, 8}
@@ -119,6 +123,7 @@ def test_people_problems_are_reported_with_row_and_column() -> None:
     rows[0].update(unit_id="mars", stationed="maybe")
     rows[1].update(roles="leader,king", leader_level="emperor")
     rows.append({**_people_rows()[0], "cadre_id": "c9", "username": "old.name"})
+    rows.append({**_people_rows()[0], "cadre_id": "c8", "username": "c8", "name": "张\x01八"})
     existing = {"x": Cadre("x", "old.name", "旧", "leye", roles=frozenset({Role.CADRE}))}
     plan = plan_people(rows, _units(), existing)
     assert RowError(2, "unit_id", "unknown unit 'mars'") in plan.errors
@@ -126,6 +131,10 @@ def test_people_problems_are_reported_with_row_and_column() -> None:
     assert RowError(3, "roles", "unknown role 'king'") in plan.errors
     assert RowError(3, "leader_level", "'emperor' is not township, county or city") in plan.errors
     assert RowError(4, "username", "already used by x") in plan.errors
+    assert (
+        RowError(5, "name", "contains control characters (a tab, a line break or similar)")
+        in plan.errors
+    )
     assert plan.new_cadres == []
 
 

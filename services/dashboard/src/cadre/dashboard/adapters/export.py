@@ -9,6 +9,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from cadre.dashboard.domain.ranking import RankingRow
+from cadre.events.text import without_control_characters
 
 HEADERS = {
     "zh-CN": ["名次", "干部编号", "姓名", "综合得分", "星级"],
@@ -28,7 +29,10 @@ def ranking_workbook(
     sheet = workbook.active
     assert sheet is not None
     sheet.title = f"{period}"[:31]
-    title = f"{unit_name} {period}" + (" 排名" if language == "zh-CN" else " ranking")
+    # Names stored before the directory refused control characters must not break the file.
+    title = f"{without_control_characters(unit_name)} {period}" + (
+        " 排名" if language == "zh-CN" else " ranking"
+    )
     sheet.append([title])
     sheet["A1"].font = Font(bold=True, size=13)
     sheet.append([generated_at.strftime("%Y-%m-%d %H:%M %Z")])
@@ -36,7 +40,8 @@ def ranking_workbook(
     for cell in sheet[3]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append([row.rank, row.cadre_id, row.name, row.composite, row.stars])
+        name = without_control_characters(row.name)
+        sheet.append([row.rank, row.cadre_id, name, row.composite, row.stars])
     for column, width in zip("ABCDE", (8, 16, 16, 12, 8), strict=True):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A4"

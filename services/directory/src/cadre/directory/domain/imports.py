@@ -16,6 +16,7 @@ from cadre.directory.domain.model import (
     check_roles,
     child_path,
 )
+from cadre.events.text import name_problem
 from cadre.events.vocabulary import LeaderLevel, Role, UnitLevel
 
 UNIT_COLUMNS = ("unit_id", "parent_id", "name", "level")
@@ -120,10 +121,8 @@ def _unit_from_row(
     parent_id = (row.get("parent_id") or "").strip() or None
     raw_level = (row.get("level") or "").strip().lower()
     count = len(errors)
-    if not name:
-        errors.append(RowError(line, "name", "is empty"))
-    elif len(name) > 200:
-        errors.append(RowError(line, "name", "is longer than 200 characters"))
+    if (problem := name_problem(name)) is not None:
+        errors.append(RowError(line, "name", problem))
     try:
         level = UnitLevel(raw_level)
     except ValueError:
@@ -217,8 +216,8 @@ def _cadre_from_row(
         errors.append(RowError(line, "cadre_id", "use 1-64 lowercase letters, digits, '-' or '_'"))
     if not username or len(username) > 64 or " " in username:
         errors.append(RowError(line, "username", "needs 1-64 characters without spaces"))
-    if not name:
-        errors.append(RowError(line, "name", "is empty"))
+    if (problem := name_problem(name)) is not None:
+        errors.append(RowError(line, "name", problem))
     if unit_id not in units:
         errors.append(RowError(line, "unit_id", f"unknown unit {unit_id!r}"))
     stationed_word = (row.get("stationed") or "").strip().lower()

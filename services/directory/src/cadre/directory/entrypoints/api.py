@@ -30,6 +30,7 @@ from cadre.events.context import ChangeContext
 from cadre.events.pagination import MAX_LIMIT, Page, paginate
 from cadre.events.problems import Problem
 from cadre.events.service import request_sessions
+from cadre.events.text import MAX_NAME_LENGTH, NAME_PATTERN
 from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, LeaderLevel, Role, UnitLevel
 
 router = APIRouter()
@@ -148,7 +149,7 @@ class UnitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     unit_id: str = Field(pattern=SLUG_PATTERN)
     parent_id: str | None = Field(default=None, pattern=SLUG_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
     level: UnitLevel
 
 
@@ -231,7 +232,7 @@ async def create_unit(body: UnitIn, principal: CurrentPrincipal, request: Reques
 class CadreIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(pattern=r"^\S{1,64}$")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
     unit_id: str = Field(pattern=SLUG_PATTERN)
     rank: str | None = Field(default=None, max_length=100)
     leader_level: LeaderLevel | None = None
