@@ -167,6 +167,27 @@ async def test_reads_are_scoped_admins_all_leaders_their_subtree_cadres_themselv
     hidden = await directory.get("/v1/cadres/cadre2", headers=await login(directory, "cadre1"))
     assert hidden.status_code == 404
 
+    async def in_unit(username: str, unit_id: str) -> set[str]:
+        response = await directory.get(
+            "/v1/cadres",
+            params={"limit": 500, "unit_id": unit_id},
+            headers=await login(directory, username),
+        )
+        assert response.status_code == 200, response.text
+        return {c["cadre_id"] for c in response.json()["items"]}
+
+    pingle = await in_unit("orgadmin", "pingle")
+    assert "cadre3" in pingle
+    assert pingle.isdisjoint(township), "leye and pingle share no one"
+    # The filter narrows what the caller may see; it never widens it.
+    assert await in_unit("township.leader", "pingle") == set()
+    assert await in_unit("township.leader", "leye-v1") <= township
+    assert await in_unit("cadre1", "leye") == {"cadre1"}
+    unknown = await directory.get(
+        "/v1/cadres", params={"unit_id": "nowhere"}, headers=await login(directory, "orgadmin")
+    )
+    assert unknown.status_code == 404
+
 
 async def test_pagination_walks_every_cadre_once(directory: httpx.AsyncClient) -> None:
     headers = await login(directory, "orgadmin")

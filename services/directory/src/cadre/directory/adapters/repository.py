@@ -34,6 +34,7 @@ from cadre.events.catalogue import (
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope
 from cadre.events.store import append, stream_version
+from cadre.events.units import in_subtree
 from cadre.events.vocabulary import LeaderLevel, Role, UnitLevel
 
 
@@ -73,6 +74,34 @@ async def load_units(session: AsyncSession, tenant: str) -> dict[str, Unit]:
 async def load_cadres(session: AsyncSession, tenant: str) -> dict[str, Cadre]:
     rows = await session.execute(sa.select(cadres).where(cadres.c.tenant == tenant))
     return {c.cadre_id: c for c in map(_cadre, rows)}
+
+
+async def page_cadres(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    within: Sequence[str],
+    only: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Cadre]:
+    """Up to `limit` cadres by id after `after`, in every one of the `within` subtrees (by
+    unit path), and only `only` when given. One query on the primary key's order, so a
+    page costs the same in a county of ten thousand as in a village."""
+    query = (
+        sa.select(cadres)
+        .join(
+            units, sa.and_(units.c.tenant == cadres.c.tenant, units.c.unit_id == cadres.c.unit_id)
+        )
+        .where(cadres.c.tenant == tenant, *(in_subtree(units.c.path, path) for path in within))
+        .order_by(cadres.c.cadre_id)
+        .limit(limit)
+    )
+    if only is not None:
+        query = query.where(cadres.c.cadre_id == only)
+    if after is not None:
+        query = query.where(cadres.c.cadre_id > after)
+    return [_cadre(row) for row in await session.execute(query)]
 
 
 async def find_unit(session: AsyncSession, tenant: str, unit_id: str) -> Unit | None:

@@ -300,26 +300,24 @@ async def list_cadres(
     cursor: str | None = None,
     unit_id: Annotated[str | None, Query(description="only this unit and below")] = None,
 ) -> Page[CadreOut]:
-    async with sessions_of(request)() as session:
-        units = await repo.load_units(session, principal.tenant)
-        people = await repo.load_cadres(session, principal.tenant)
-    scope = units[unit_id].path if unit_id in units else None
-    if unit_id is not None and scope is None:
-        raise Problem(404, "unit-not-found", f"No unit {unit_id!r}.")
-
-    def visible(cadre: Cadre) -> bool:
-        path = units[cadre.unit_id].path
-        if scope is not None and not (path == scope or path.startswith(scope + "/")):
-            return False
-        if sees_all(principal):
-            return True
+    within: list[str] = []
+    only: str | None = None
+    if not sees_all(principal):
         if principal.has_any(Role.LEADER):
-            return principal.covers(path)
-        return cadre.cadre_id == principal.sub
-
-    page, next_cursor = paginate(
-        [c for c in people.values() if visible(c)], lambda c: c.cadre_id, cursor, limit
-    )
+            within.append(principal.unit_path)
+        else:
+            only = principal.sub
+    async with sessions_of(request)() as session:
+        if unit_id is not None:
+            unit = await repo.find_unit(session, principal.tenant, unit_id)
+            if unit is None:
+                raise Problem(404, "unit-not-found", f"No unit {unit_id!r}.")
+            within.append(unit.path)
+        found = await repo.page_cadres(
+            session, principal.tenant, within=within, only=only, after=cursor, limit=limit + 1
+        )
+    page = found[:limit]
+    next_cursor = page[-1].cadre_id if len(found) > limit else None
     return Page[CadreOut](items=[_out(c) for c in page], next_cursor=next_cursor)
 
 

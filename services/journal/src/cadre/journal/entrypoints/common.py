@@ -9,7 +9,6 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
@@ -21,7 +20,6 @@ from cadre.journal.adapters import uploads
 from cadre.journal.adapters.blobs import BlobStore
 from cadre.journal.domain.media import UploadRefused
 from cadre.journal.domain.rules import Refused
-from cadre.journal.domain.search import like_pattern
 from cadre.journal.settings import JournalSettings
 
 __all__ = ["CurrentPrincipal", "sessions_of", "settings_of"]
@@ -63,12 +61,6 @@ def page_of(
     and the cursor of the next page."""
     page = list(rows[:limit])
     return page, (cursor_of(page[-1]) if len(rows) > limit else None)
-
-
-def subtree(column: sa.ColumnElement[str], path: str) -> sa.ColumnElement[bool]:
-    """`column` is `path` or a path below it (LIKE wildcards in the path escaped)."""
-    prefix = like_pattern(path.rstrip("/") + "/")[1:]  # escaped, with the trailing %
-    return sa.or_(column == path, column.like(prefix, escape="\\"))
 
 
 async def json_or_form(

@@ -24,7 +24,7 @@ from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after
 from cadre.events.problems import Problem
 from cadre.events.query import day_query
 from cadre.events.store import append, read_stream
-from cadre.events.units import covers
+from cadre.events.units import covers, in_subtree
 from cadre.events.vocabulary import Dimension, Role
 from cadre.journal.adapters import uploads
 from cadre.journal.adapters.inbound import lock_day
@@ -54,7 +54,6 @@ from cadre.journal.entrypoints.common import (
     page_of,
     sessions_of,
     settings_of,
-    subtree,
     today,
     with_uploads,
 )
@@ -454,14 +453,14 @@ async def _scoped_query(
         if not principal.has_any(Role.LEADER):
             query = query.where(entries.c.cadre_id == principal.sub)
         else:
-            query = query.where(subtree(entries.c.unit_path, principal.unit_path))
+            query = query.where(in_subtree(entries.c.unit_path, principal.unit_path))
     if filters.unit_id is not None:
         path = await REPLICA.unit_path(session, tenant, filters.unit_id)
         if path is None:
             raise Problem(404, "unit-not-found", f"No unit {filters.unit_id!r}.")
         if not (mine or can_read_all(principal) or covers(principal.unit_path, path)):
             raise Problem(403, "outside-scope", "That unit is outside the units you lead.")
-        query = query.where(subtree(entries.c.unit_path, path))
+        query = query.where(in_subtree(entries.c.unit_path, path))
     if filters.cadre_id is not None:
         query = query.where(entries.c.cadre_id == filters.cadre_id)
     # An entry for day D is posted on D or within the backdate window after it, so a day

@@ -30,7 +30,7 @@ from cadre.events.envelope import EventEnvelope, new_event_id
 from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after, keyset_cursor
 from cadre.events.problems import Problem
 from cadre.events.store import append
-from cadre.events.units import covers
+from cadre.events.units import covers, in_subtree
 from cadre.events.vocabulary import Dimension, Role
 from cadre.journal.adapters import uploads
 from cadre.journal.adapters.tables import REPLICA, attachments, entries, tasks
@@ -53,7 +53,6 @@ from cadre.journal.entrypoints.common import (
     json_or_form,
     page_of,
     sessions_of,
-    subtree,
     with_uploads,
 )
 
@@ -300,7 +299,7 @@ async def list_tasks(
     elif not can_read_all(principal):
         if not principal.has_any(Role.LEADER):
             raise Problem(403, "not-a-leader", "Only leaders see the tasks of a subtree.")
-        query = query.where(subtree(tasks.c.unit_path, principal.unit_path))
+        query = query.where(in_subtree(tasks.c.unit_path, principal.unit_path))
     if status is not None:
         query = query.where(tasks.c.status == status.value)
     if group_id is not None:

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cadre.events.calendar import WorkdayCalendar
+from cadre.events.units import in_subtree
 from cadre.events.vocabulary import Dimension
 from cadre.scoring.adapters.projection import contribution_of_row, fact_of_row
-from cadre.scoring.adapters.rankings import in_subtree
 from cadre.scoring.adapters.tables import (
     contributions,
     facts,

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cadre.events.units import ancestor_paths
+from cadre.events.units import ancestor_paths, in_subtree
 from cadre.events.vocabulary import Dimension
 from cadre.scoring.adapters.tables import contributions, members
 from cadre.scoring.domain.ruleset import Ruleset
@@ -106,12 +106,6 @@ class RankingCache:
 
 def _text(member: bytes | str) -> str:
     return member.decode() if isinstance(member, bytes) else member
-
-
-def in_subtree(column: sa.ColumnElement[str], unit_path: str) -> sa.ColumnElement[bool]:
-    """`column` is `unit_path` or below it (no LIKE: ids may hold `_`)."""
-    prefix = unit_path.rstrip("/") + "/"
-    return sa.or_(column == unit_path, sa.func.left(column, len(prefix)) == prefix)
 
 
 async def composites_from_store(

@@ -19,11 +19,11 @@ from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, number_cursor
 from cadre.events.problems import Problem
 from cadre.events.query import day_query
 from cadre.events.store import ConcurrencyError, append
-from cadre.events.units import covers
+from cadre.events.units import covers, in_subtree
 from cadre.events.vocabulary import ADMIN_ROLES, READ_ALL_ROLES, Dimension, Light, Role
 from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import list_generations
-from cadre.scoring.adapters.rankings import composites_from_store, in_subtree
+from cadre.scoring.adapters.rankings import composites_from_store
 from cadre.scoring.adapters.tables import facts, lights, members
 from cadre.scoring.domain.periods import PeriodError, period_bounds
 from cadre.scoring.domain.stars import percentiles
