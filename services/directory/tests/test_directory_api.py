@@ -31,6 +31,7 @@ from cadre.events.auth import (
 )
 from cadre.events.consumer import InboundRecord
 from cadre.events.db import migrate_async
+from cadre.events.units import covers
 from cadre.events.vocabulary import LeaderLevel, Role
 from cadre.events.wire import decode, header_map
 
@@ -187,6 +188,29 @@ async def test_reads_are_scoped_admins_all_leaders_their_subtree_cadres_themselv
         "/v1/cadres", params={"unit_id": "nowhere"}, headers=await login(directory, "orgadmin")
     )
     assert unknown.status_code == 404
+
+
+async def test_units_come_in_tree_order_a_page_at_a_time_within_the_callers_scope(
+    directory: httpx.AsyncClient,
+) -> None:
+    async def walk(username: str) -> list[str]:
+        headers = await login(directory, username)
+        paths: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = await directory.get("/v1/units", params=params, headers=headers)
+            assert page.status_code == 200, page.text
+            paths += [u["path"] for u in page.json()["items"]]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                return paths
+
+    everything = await walk("orgadmin")
+    assert everything == sorted(everything)
+    assert len(everything) == len(set(everything)) >= 6
+    leye = next(p for p in everything if p.endswith("/leye"))
+    assert await walk("township.leader") == [p for p in everything if covers(leye, p)]
 
 
 async def test_pagination_walks_every_cadre_once(directory: httpx.AsyncClient) -> None:

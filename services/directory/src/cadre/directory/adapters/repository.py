@@ -76,6 +76,19 @@ async def load_cadres(session: AsyncSession, tenant: str) -> dict[str, Cadre]:
     return {c.cadre_id: c for c in map(_cadre, rows)}
 
 
+async def page_units(
+    session: AsyncSession, tenant: str, *, within: str | None, after: str | None, limit: int
+) -> list[Unit]:
+    """Up to `limit` units in tree order (by path) after the path `after`, in the subtree
+    `within` when given."""
+    query = sa.select(units).where(units.c.tenant == tenant).order_by(units.c.path).limit(limit)
+    if within is not None:
+        query = query.where(in_subtree(units.c.path, within))
+    if after is not None:
+        query = query.where(units.c.path > after)
+    return [_unit(row) for row in await session.execute(query)]
+
+
 async def page_cadres(
     session: AsyncSession,
     tenant: str,

@@ -27,7 +27,7 @@ from cadre.events.auth import Principal, sign_token
 from cadre.events.calendar import WorkdayCalendar
 from cadre.events.catalogue import GeofenceSetData
 from cadre.events.context import ChangeContext
-from cadre.events.pagination import MAX_LIMIT, Page, paginate
+from cadre.events.pagination import MAX_LIMIT, Page
 from cadre.events.problems import Problem
 from cadre.events.service import request_sessions
 from cadre.events.text import MAX_NAME_LENGTH, NAME_PATTERN
@@ -170,10 +170,13 @@ class UnitOut(BaseModel):
 async def list_units(
     principal: CurrentPrincipal, request: Request, limit: Limit = 100, cursor: str | None = None
 ) -> Page[UnitOut]:
+    within = None if sees_all(principal) else principal.unit_path
     async with sessions_of(request)() as session:
-        units = await repo.load_units(session, principal.tenant)
-    visible = [u for u in units.values() if sees_all(principal) or principal.covers(u.path)]
-    page, next_cursor = paginate(visible, lambda u: u.path, cursor, limit)
+        found = await repo.page_units(
+            session, principal.tenant, within=within, after=cursor, limit=limit + 1
+        )
+    page = found[:limit]
+    next_cursor = page[-1].path if len(found) > limit else None
     return Page[UnitOut](items=[UnitOut(**u.__dict__) for u in page], next_cursor=next_cursor)
 
 
