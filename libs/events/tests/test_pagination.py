@@ -53,6 +53,7 @@ def test_a_keyset_cursor_round_trips_time_zone_and_key() -> None:
     cursor = keyset_cursor(at, "ci-1|x")
     assert set(cursor) <= set(string.ascii_letters + string.digits + "-_"), "URL-safe as it is"
     assert keyset_after(cursor) == (at, "ci-1|x")
+    assert keyset_after(cursor)[0].utcoffset() == timedelta(0), "compared in UTC"
 
 
 @pytest.mark.parametrize(
@@ -64,6 +65,7 @@ def test_a_keyset_cursor_round_trips_time_zone_and_key() -> None:
         base64.urlsafe_b64encode(b"2026-11-23T08:00:00+08:00").decode(),  # no key
         base64.urlsafe_b64encode(b"2026-11-23T08:00:00+08:00|").decode(),
         base64.urlsafe_b64encode(b"\xff\xfe|id").decode(),
+        base64.urlsafe_b64encode(b"0001-01-01T00:00:00+14:00|id").decode(),  # before year 1 UTC
     ],
 )
 def test_a_keyset_cursor_not_given_out_is_an_invalid_cursor(cursor: str) -> None:

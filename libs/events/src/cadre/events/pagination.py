@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -76,7 +76,9 @@ def keyset_after(cursor: str) -> tuple[datetime, str]:
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         at, separator, key = text.partition("|")
         after = datetime.fromisoformat(at)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        # In UTC, as the database compares it: 0001-01-01 at +14:00 has no UTC time.
+        after = after.astimezone(UTC) if after.tzinfo is not None else after
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise invalid_cursor() from None
     if not separator or not key or after.tzinfo is None:
         raise invalid_cursor()
