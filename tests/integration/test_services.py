@@ -115,7 +115,7 @@ def test_schemathesis_finds_no_server_error(
             "--checks",
             "not_a_server_error",
             "--max-examples",
-            "30",
+            os.environ.get("CADRE_FUZZ_EXAMPLES", "30"),
             "--no-color",
             "--report-dir",
             str(tmp_path),
