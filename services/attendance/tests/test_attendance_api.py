@@ -372,11 +372,20 @@ async def test_a_three_level_leave_is_approved_step_by_step_and_a_wrong_level_ge
         "items"
     ]
     assert leave["leave_id"] in {p["leave_id"] for p in pending}
+
+    async def waiting_for(headers: dict[str, str]) -> set[str]:
+        answer = await stack.attendance.get("/v1/approvals/pending", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return {p["leave_id"] for p in answer.json()["items"]}
+
+    assert leave["leave_id"] not in await waiting_for(county), "not at the county's step yet"
     for approver in (township, county, await stack.login("city.leader")):
+        assert leave["leave_id"] in await waiting_for(approver)
         step = await stack.attendance.post(
             path + "/approve", json={"comment": "同意"}, headers=approver
         )
         assert step.status_code == 200, step.text
+        assert leave["leave_id"] not in await waiting_for(approver)
     final = (await stack.attendance.get(path, headers=requester)).json()
     assert final["status"] == "approved"
     assert [d["level"] for d in final["decisions"]] == ["township", "county", "city"]
@@ -400,6 +409,30 @@ async def test_a_three_level_leave_is_approved_step_by_step_and_a_wrong_level_ge
         path + "/cancel", json={"reason": "改期"}, headers=requester
     )
     assert cancelled.json()["status"] == "cancelled"
+
+    # The cancelled week is free again: ask for its Friday, so there are two leaves to page.
+    again = await stack.attendance.post(
+        "/v1/leaves",
+        headers=requester,
+        json={"kind": "sick", "starts_on": friday.isoformat(), "ends_on": friday.isoformat()},
+    )
+    assert again.status_code == 201, again.text
+
+    # My leaves, a page of one at a time: every leave of mine once, nobody else's.
+    mine: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+        page = await stack.attendance.get("/v1/leaves", params=params, headers=requester)
+        assert page.status_code == 200, page.text
+        mine += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    ids = [item["leave_id"] for item in mine]
+    assert ids == sorted(set(ids))
+    assert {leave["leave_id"], again.json()["leave_id"]} <= set(ids)
+    assert {item["cadre_id"] for item in mine} == {leave["cadre_id"]}
 
 
 async def test_a_rejection_needs_a_reason(stack: Stack) -> None:

@@ -42,10 +42,10 @@ from cadre.events.catalogue import (
 )
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
-from cadre.events.pagination import MAX_LIMIT, Page, paginate
+from cadre.events.pagination import MAX_LIMIT, Page
 from cadre.events.problems import Problem
 from cadre.events.store import append
-from cadre.events.units import covers
+from cadre.events.units import covers, in_subtree
 from cadre.events.vocabulary import READ_ALL_ROLES, HalfDay, LeaderLevel, LeaveKind, Role
 
 router = APIRouter(tags=["leave"])
@@ -393,18 +393,10 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 async def my_leaves(
     principal: CurrentPrincipal, request: Request, limit: Limit = 50, cursor: str | None = None
 ) -> Page[LeaveOut]:
-    async with sessions_of(request)() as session:
-        rows = (
-            await session.execute(
-                sa.select(leaves).where(
-                    leaves.c.tenant == principal.tenant, leaves.c.cadre_id == principal.sub
-                )
-            )
-        ).all()
-    page, next_cursor = paginate(
-        [_out(r) for r in rows], lambda leave: leave.leave_id, cursor, limit
+    query = sa.select(leaves).where(
+        leaves.c.tenant == principal.tenant, leaves.c.cadre_id == principal.sub
     )
-    return Page[LeaveOut](items=page, next_cursor=next_cursor)
+    return await _leave_page(request, query, cursor, limit)
 
 
 @router.get(
@@ -417,22 +409,24 @@ async def pending_approvals(
 ) -> Page[LeaveOut]:
     if not principal.has_any(Role.LEADER) or principal.level is None:
         return Page[LeaveOut](items=[], next_cursor=None)
-    async with sessions_of(request)() as session:
-        rows = (
-            await session.execute(
-                sa.select(leaves).where(
-                    leaves.c.tenant == principal.tenant, leaves.c.status == "pending"
-                )
-            )
-        ).all()
-    waiting = [
-        r
-        for r in rows
-        if r.chain[r.step] == principal.level.value
-        and r.cadre_id != principal.sub
-        and covers(principal.unit_path, r.unit_path)
-    ]
-    page, next_cursor = paginate(
-        [_out(r) for r in waiting], lambda leave: leave.leave_id, cursor, limit
+    query = sa.select(leaves).where(
+        leaves.c.tenant == principal.tenant,
+        leaves.c.status == "pending",
+        # `step` counts from 0 and PostgreSQL arrays from 1.
+        leaves.c.chain[leaves.c.step + 1] == principal.level.value,
+        leaves.c.cadre_id != principal.sub,
+        in_subtree(leaves.c.unit_path, principal.unit_path),
     )
-    return Page[LeaveOut](items=page, next_cursor=next_cursor)
+    return await _leave_page(request, query, cursor, limit)
+
+
+async def _leave_page(
+    request: Request, query: sa.Select[Any], cursor: str | None, limit: int
+) -> Page[LeaveOut]:
+    """One page of `query`'s leaves in leave-id order, after the id `cursor`, read in SQL."""
+    if cursor is not None:
+        query = query.where(leaves.c.leave_id > cursor)
+    async with sessions_of(request)() as session:
+        rows = (await session.execute(query.order_by(leaves.c.leave_id).limit(limit + 1))).all()
+    page = [_out(r) for r in rows[:limit]]
+    return Page[LeaveOut](items=page, next_cursor=page[-1].leave_id if len(rows) > limit else None)
