@@ -11,6 +11,7 @@ import pytest
 from cadre.events.pagination import (
     keyset_after,
     keyset_cursor,
+    keyset_page,
     number_cursor,
     paginate,
     whole_number,
@@ -81,3 +82,9 @@ def test_paginate_continues_after_the_cursor_key() -> None:
     second, cursor = paginate(items, str, cursor, 2)
     assert (second, cursor) == (["c", "d"], "d")
     assert paginate(items, str, cursor, 2) == (["e"], None)
+
+
+def test_a_keyset_page_drops_the_extra_row_and_continues_after_the_last_kept() -> None:
+    assert keyset_page(["a", "b", "c"], 2, str.upper) == (["a", "b"], "B")
+    assert keyset_page(["a", "b"], 2, str.upper) == (["a", "b"], None)
+    assert keyset_page([], 2, str.upper) == ([], None)

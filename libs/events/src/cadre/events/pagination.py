@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -36,6 +36,15 @@ def paginate(
         ordered = [item for item in ordered if key(item) > cursor]
     page = ordered[:limit]
     return page, (key(page[-1]) if len(ordered) > limit else None)
+
+
+def keyset_page(
+    rows: Sequence[T], limit: int, cursor_of: Callable[[T], str]
+) -> tuple[list[T], str | None]:
+    """The first `limit` of `rows`, read in SQL with one extra to know whether more follow,
+    and the cursor of the next page (`cursor_of` its last item), or None on the last page."""
+    page = list(rows[:limit])
+    return page, (cursor_of(page[-1]) if len(rows) > limit else None)
 
 
 def invalid_cursor() -> Problem:

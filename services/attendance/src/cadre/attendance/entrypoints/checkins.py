@@ -33,7 +33,7 @@ from cadre.events.catalogue import (
 )
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
-from cadre.events.pagination import MAX_LIMIT, Page, keyset_after, keyset_cursor
+from cadre.events.pagination import MAX_LIMIT, Page, keyset_after, keyset_cursor, keyset_page
 from cadre.events.problems import Problem
 from cadre.events.store import ConcurrencyError, StateRow, append, stream_version
 from cadre.events.vocabulary import CheckInMode, FlagReason
@@ -381,6 +381,9 @@ async def my_check_ins(
         )
     async with read_sessions_of(request)() as session:
         rows = (await session.execute(query)).all()
+    chosen, next_cursor = keyset_page(
+        rows, limit, lambda r: keyset_cursor(r.occurred_at, r.check_in_id)
+    )
     page = [
         CheckInOut(
             check_in_id=r.check_in_id,
@@ -397,12 +400,6 @@ async def my_check_ins(
             note=r.note,
             destination=r.destination,
         )
-        for r in rows[:limit]
+        for r in chosen
     ]
-    last = page[-1] if page else None
-    next_cursor = (
-        keyset_cursor(last.occurred_at, last.check_in_id)
-        if last is not None and len(rows) > limit
-        else None
-    )
     return Page[CheckInOut](items=page, next_cursor=next_cursor)

@@ -42,7 +42,7 @@ from cadre.events.catalogue import (
 )
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
-from cadre.events.pagination import MAX_LIMIT, Page
+from cadre.events.pagination import MAX_LIMIT, Page, keyset_page
 from cadre.events.problems import Problem
 from cadre.events.store import append
 from cadre.events.units import covers, in_subtree
@@ -428,5 +428,5 @@ async def _leave_page(
         query = query.where(leaves.c.leave_id > cursor)
     async with sessions_of(request)() as session:
         rows = (await session.execute(query.order_by(leaves.c.leave_id).limit(limit + 1))).all()
-    page = [_out(r) for r in rows[:limit]]
-    return Page[LeaveOut](items=page, next_cursor=page[-1].leave_id if len(rows) > limit else None)
+    page, next_cursor = keyset_page(rows, limit, lambda r: r.leave_id)
+    return Page[LeaveOut](items=[_out(r) for r in page], next_cursor=next_cursor)

@@ -27,7 +27,7 @@ from cadre.events.auth import Principal, sign_token
 from cadre.events.calendar import WorkdayCalendar
 from cadre.events.catalogue import GeofenceSetData
 from cadre.events.context import ChangeContext
-from cadre.events.pagination import MAX_LIMIT, Page
+from cadre.events.pagination import MAX_LIMIT, Page, keyset_page
 from cadre.events.problems import Problem
 from cadre.events.service import request_sessions
 from cadre.events.text import MAX_NAME_LENGTH, NAME_PATTERN
@@ -175,8 +175,7 @@ async def list_units(
         found = await repo.page_units(
             session, principal.tenant, within=within, after=cursor, limit=limit + 1
         )
-    page = found[:limit]
-    next_cursor = page[-1].path if len(found) > limit else None
+    page, next_cursor = keyset_page(found, limit, lambda u: u.path)
     return Page[UnitOut](items=[UnitOut(**u.__dict__) for u in page], next_cursor=next_cursor)
 
 
@@ -319,8 +318,7 @@ async def list_cadres(
         found = await repo.page_cadres(
             session, principal.tenant, within=within, only=only, after=cursor, limit=limit + 1
         )
-    page = found[:limit]
-    next_cursor = page[-1].cadre_id if len(found) > limit else None
+    page, next_cursor = keyset_page(found, limit, lambda c: c.cadre_id)
     return Page[CadreOut](items=[_out(c) for c in page], next_cursor=next_cursor)
 
 

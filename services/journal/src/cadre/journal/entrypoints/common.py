@@ -3,7 +3,7 @@ translation of domain refusals into problem answers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -26,7 +26,6 @@ __all__ = ["CurrentPrincipal", "sessions_of", "settings_of"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ResultT = TypeVar("ResultT")
-RowT = TypeVar("RowT")
 
 sessions_of = request_sessions
 
@@ -52,15 +51,6 @@ def as_problems() -> Iterator[None]:
         yield
     except (Refused, UploadRefused) as exc:
         raise Problem(exc.status, exc.code, str(exc)) from exc
-
-
-def page_of(
-    rows: Sequence[RowT], limit: int, cursor_of: Callable[[RowT], str]
-) -> tuple[list[RowT], str | None]:
-    """The first `limit` of `rows` (fetched with one extra, to know whether more follow)
-    and the cursor of the next page."""
-    page = list(rows[:limit])
-    return page, (cursor_of(page[-1]) if len(rows) > limit else None)
 
 
 async def json_or_form(

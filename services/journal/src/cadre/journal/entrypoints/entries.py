@@ -20,7 +20,14 @@ from cadre.events.auth import Principal
 from cadre.events.catalogue import AttachmentRef, EntryPosted, EntryPostedData
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import new_event_id
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after, keyset_cursor
+from cadre.events.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    keyset_after,
+    keyset_cursor,
+    keyset_page,
+)
 from cadre.events.problems import Problem
 from cadre.events.query import day_query
 from cadre.events.store import append, read_stream
@@ -51,7 +58,6 @@ from cadre.journal.entrypoints.common import (
     as_problems,
     blobs_of,
     json_or_form,
-    page_of,
     sessions_of,
     settings_of,
     today,
@@ -497,7 +503,7 @@ async def _page(
             query.order_by(entries.c.posted_at.desc(), entries.c.entry_id.desc()).limit(limit + 1)
         )
     ).all()
-    page, next_cursor = page_of(rows, limit, lambda r: keyset_cursor(r.posted_at, r.entry_id))
+    page, next_cursor = keyset_page(rows, limit, lambda r: keyset_cursor(r.posted_at, r.entry_id))
     return Page[EntryOut](items=await entries_out(session, tenant, page), next_cursor=next_cursor)
 
 

@@ -24,7 +24,14 @@ from cadre.events.catalogue import (
 from cadre.events.context import ChangeContext
 from cadre.events.db import lock_for_transaction
 from cadre.events.envelope import new_event_id
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after, keyset_cursor
+from cadre.events.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    keyset_after,
+    keyset_cursor,
+    keyset_page,
+)
 from cadre.events.problems import Problem
 from cadre.events.store import append, stream_version
 from cadre.events.vocabulary import Dimension, LeaderLevel, Reaction
@@ -41,7 +48,6 @@ from cadre.journal.domain.rules import (
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
-    page_of,
     sessions_of,
     settings_of,
     today,
@@ -408,7 +414,7 @@ async def my_endorsements(
                 ).limit(limit + 1)
             )
         ).all()
-    page, next_cursor = page_of(
+    page, next_cursor = keyset_page(
         rows, limit, lambda r: keyset_cursor(r.endorsed_at, r.endorsement_id)
     )
     return Page[EndorsementOut](items=[_endorsement_out(r) for r in page], next_cursor=next_cursor)

@@ -19,7 +19,7 @@ from cadre.events.catalogue import (
 )
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import new_event_id
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_page, paginate
 from cadre.events.problems import Problem
 from cadre.events.store import append
 from cadre.events.units import covers
@@ -29,7 +29,6 @@ from cadre.journal.domain.rules import can_read_all, check_assigner, study_short
 from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
-    page_of,
     sessions_of,
     settings_of,
     today,
@@ -179,7 +178,7 @@ async def my_study(
         rows = (
             await session.execute(query.order_by(study_assignments.c.study_id).limit(limit + 1))
         ).all()
-    page, next_cursor = page_of(rows, limit, lambda r: str(r.study_id))
+    page, next_cursor = keyset_page(rows, limit, lambda r: str(r.study_id))
     return Page[MyStudyOut](
         items=[
             MyStudyOut(

@@ -27,7 +27,14 @@ from cadre.events.catalogue import (
 )
 from cadre.events.context import ChangeContext
 from cadre.events.envelope import EventEnvelope, new_event_id
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, keyset_after, keyset_cursor
+from cadre.events.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    keyset_after,
+    keyset_cursor,
+    keyset_page,
+)
 from cadre.events.problems import Problem
 from cadre.events.store import append
 from cadre.events.units import covers, in_subtree
@@ -51,7 +58,6 @@ from cadre.journal.entrypoints.common import (
     CurrentPrincipal,
     as_problems,
     json_or_form,
-    page_of,
     sessions_of,
     with_uploads,
 )
@@ -314,7 +320,7 @@ async def list_tasks(
         rows = (
             await session.execute(query.order_by(tasks.c.due_at, tasks.c.task_id).limit(limit + 1))
         ).all()
-    page, next_cursor = page_of(rows, limit, lambda r: keyset_cursor(r.due_at, r.task_id))
+    page, next_cursor = keyset_page(rows, limit, lambda r: keyset_cursor(r.due_at, r.task_id))
     return Page[TaskOut](items=[task_out(r) for r in page], next_cursor=next_cursor)
 
 

@@ -15,7 +15,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql import insert
 
 from cadre.events.auth import CurrentPrincipal, StreamPrincipal
-from cadre.events.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, number_cursor, whole_number
+from cadre.events.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    keyset_page,
+    number_cursor,
+    whole_number,
+)
 from cadre.events.problems import Problem
 from cadre.events.service import request_sessions
 from cadre.notify.adapters.tables import notifications, preferences
@@ -82,8 +89,8 @@ async def list_inbox(
         rows = (
             await session.execute(query.order_by(notifications.c.seq.desc()).limit(limit + 1))
         ).all()
-    items = [_notification(r) for r in rows[:limit]]
-    return Page(items=items, next_cursor=str(items[-1].seq) if len(rows) > limit else None)
+    page, next_cursor = keyset_page(rows, limit, lambda r: str(r.seq))
+    return Page(items=[_notification(r) for r in page], next_cursor=next_cursor)
 
 
 class UnreadCount(BaseModel):

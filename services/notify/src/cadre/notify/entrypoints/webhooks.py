@@ -21,6 +21,7 @@ from cadre.events.pagination import (
     invalid_cursor,
     keyset_after,
     keyset_cursor,
+    keyset_page,
 )
 from cadre.events.problems import Problem
 from cadre.events.service import request_sessions
@@ -251,11 +252,10 @@ async def list_deliveries(
                 ).limit(limit + 1)
             )
         ).all()
-    items = [_delivery(r) for r in rows[:limit]]
-    next_cursor = (
-        keyset_cursor(items[-1].created_at, str(items[-1].id)) if len(rows) > limit else None
+    page, next_cursor = keyset_page(
+        rows, limit, lambda r: keyset_cursor(r.created_at, str(r.delivery_id))
     )
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=[_delivery(r) for r in page], next_cursor=next_cursor)
 
 
 @router.get(
