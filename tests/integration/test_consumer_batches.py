@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
+import sqlalchemy as sa
 from aiokafka import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +17,7 @@ from cadre.events.catalogue import AnyEvent
 from cadre.events.consumer import IdempotentConsumer, InboundRecord
 from cadre.events.kafka_loop import BatchConsumerLoop
 from cadre.events.samples import sample_event
+from cadre.events.tables import processed_events
 from cadre.events.wire import encode
 
 pytestmark = [pytest.mark.integration]
@@ -88,6 +90,37 @@ async def test_a_failing_bulk_apply_is_split_so_only_the_bad_event_is_dead_lette
     assert recorder.calls == [["a"], ["c"]]
     assert dead == ["bad"]
     assert consumer.stats["dead_lettered"] == 1
+
+
+async def test_self_deduplicating_events_leave_no_dedup_record_and_reach_the_projection_again(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    keyed = [sample_event("journal.journal_missed", subject=f"k-{i}") for i in range(3)]
+    other = sample_event("directory.cadre_updated", subject="d-0")
+    recorder = Recorder()
+    consumer = IdempotentConsumer(
+        name=f"self-dedup-{uuid.uuid4().hex[:8]}",
+        sessions=spine_sessions,
+        apply_batch=recorder.apply_batch,
+        self_deduplicating=lambda event: event.source != "directory",
+        dead_letter=no_dead_letters,
+    )
+    records = as_records([*keyed, other])
+    await consumer.handle_batch([*records, records[0]])  # a repeat inside the batch
+    await consumer.handle_batch(records)  # a redelivery
+
+    # Within a batch a repeat is still dropped; across batches only the claimed event is:
+    # the projection's own keys absorb the others.
+    assert recorder.calls == [["k-0", "k-1", "k-2", "d-0"], ["k-0", "k-1", "k-2"]]
+    async with spine_sessions() as session:
+        claimed = set(
+            await session.scalars(
+                sa.select(processed_events.c.dedup_key).where(
+                    processed_events.c.consumer == consumer.name
+                )
+            )
+        )
+    assert claimed == {str(other.id)}
 
 
 def test_exactly_one_apply_style_is_required(

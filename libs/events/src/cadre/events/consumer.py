@@ -7,6 +7,11 @@ Records are applied in partition order. A record that keeps failing is retried
 dead-lettered, so the partition moves on. Infrastructure failures (the database is
 unreachable) are not the record's fault: those are retried without limit and never
 dead-lettered.
+
+A projection whose own rows are keyed by the event id (scoring's fact rows) already records
+the event in the transaction that applies it, and applying it twice changes nothing. For
+such events (`self_deduplicating`) the helper writes no separate dedup record: that record
+cost as much as the fact row itself, for every event a replay folds.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ log = get_logger(__name__)
 ApplyFn = Callable[[AsyncSession, AnyEvent, "InboundRecord"], Awaitable[None]]
 # Applies many new events at once (in partition order), for projections that write in bulk.
 ApplyBatchFn = Callable[[AsyncSession, Sequence[tuple[AnyEvent, "InboundRecord"]]], Awaitable[None]]
+# True for an event the projection applies idempotently by its own keys (see the docstring).
+SelfDeduplicatingFn = Callable[[AnyEvent], bool]
 
 
 # One fixed statement for any batch size, so it is prepared once (a multi-row VALUES would
@@ -102,6 +109,7 @@ class IdempotentConsumer:
     dead_letter: DeadLetterPublisher
     apply: ApplyFn | None = None
     apply_batch: ApplyBatchFn | None = None
+    self_deduplicating: SelfDeduplicatingFn | None = None
     max_attempts: int = 3
     retry_delay_s: float = 0.05
     stats: dict[str, int] = field(
@@ -152,14 +160,16 @@ class IdempotentConsumer:
         return set(result.scalars())
 
     async def _apply_items(self, items: Sequence[_Decoded]) -> None:
+        unclaimed = self._self_deduplicating(items)
         async with self.sessions() as session, session.begin():
-            fresh = await self._claim(session, items, "applied")
+            claimed = [item for item in items if item.dedup_key not in unclaimed]
+            fresh = await self._claim(session, claimed, "applied") if claimed else set()
             seen: set[str] = set()
             to_apply: list[tuple[AnyEvent, InboundRecord]] = []
             for item in items:
                 key = item.dedup_key
-                if key not in fresh or key in seen:
-                    continue  # already applied earlier, or repeated within this batch
+                if key in seen or (key not in fresh and key not in unclaimed):
+                    continue  # repeated within this batch, or already applied earlier
                 seen.add(key)
                 assert item.event is not None
                 to_apply.append((item.event, item.record))
@@ -176,6 +186,13 @@ class IdempotentConsumer:
         CONSUMER_APPLIED.labels(self.name, "duplicate").inc(duplicates)
         self.stats["applied"] += applied
         CONSUMER_APPLIED.labels(self.name, "applied").inc(applied)
+
+    def _self_deduplicating(self, items: Sequence[_Decoded]) -> set[str]:
+        """The dedup keys of the items that need no dedup record."""
+        if self.self_deduplicating is None:
+            return set()
+        check = self.self_deduplicating
+        return {item.dedup_key for item in items if item.event is not None and check(item.event)}
 
     async def _try_batch(self, items: Sequence[_Decoded]) -> bool:
         backoff = Backoff(maximum_s=10.0)

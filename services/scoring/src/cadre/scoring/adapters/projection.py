@@ -204,6 +204,15 @@ class ScoringProjection:
         self.defer_derivation = defer_derivation
         self.pending: set[CadreKey] = set()
 
+    @staticmethod
+    def self_deduplicating(event: AnyEvent) -> bool:
+        """Whether applying `event` twice changes nothing without a dedup record: every
+        event but the directory's only adds fact rows, keyed by (generation, event id,
+        metric) and inserted with ON CONFLICT DO NOTHING, and re-deriving from unchanged
+        facts changes nothing. A directory event overwrites a member, so a late redelivery
+        could undo a newer change: those keep their dedup record."""
+        return event.source != "directory"
+
     async def apply_batch(
         self, session: AsyncSession, items: Sequence[tuple[AnyEvent, InboundRecord]]
     ) -> None:

@@ -109,6 +109,7 @@ def generation_loop(
             sessions=sessions,
             dead_letter=producer_dead_letter(producer),
             apply_batch=projection.apply_batch,
+            self_deduplicating=projection.self_deduplicating,
             max_attempts=settings.consumer_max_attempts,
         ),
         bootstrap=settings.kafka_bootstrap,
