@@ -30,6 +30,7 @@ from cadre.events.catalogue import (
     WorkdayOverridden,
 )
 from cadre.events.consumer import InboundRecord
+from cadre.events.db import copy_rows
 from cadre.events.vocabulary import Dimension, LeaderLevel
 from cadre.scoring.adapters.rankings import CompositeUpdates, RankingCache
 from cadre.scoring.adapters.rulesets import RulesetBook
@@ -119,6 +120,20 @@ def _contribution_columns(
         "points": [float(c.points) for _, c in rows],
         "voided": [c.voided for _, c in rows],
     }
+
+
+_CONTRIBUTION_COLUMNS = (
+    "generation", "tenant", "cadre_id", "event_id", "rule", "dimension", "day",
+    "raw_points", "points", "voided",
+)  # fmt: skip
+
+
+def _contribution_row(generation: int, tenant: str, c: Contribution) -> tuple[Any, ...]:
+    """One row for `copy_rows`, in `_CONTRIBUTION_COLUMNS` order."""
+    return (
+        generation, tenant, c.cadre_id, c.event_id, c.rule, c.dimension.value, c.day,
+        float(c.raw_points), float(c.points), c.voided,
+    )  # fmt: skip
 
 
 # Enum members by value: a plain lookup, where calling the enum costs a microsecond a row.
@@ -333,6 +348,9 @@ class ScoringProjection:
         for tenant, cadre in keys:
             ruleset = self.rulesets.for_tenant(tenant)
             derived = set(derive_contributions(state[(tenant, cadre)], ruleset))
+            new_rows.extend((tenant, c) for c in derived)
+            if fresh:
+                continue  # nobody reads this generation yet: no changes to report
             changed = derived ^ old[(tenant, cadre)]
             if changed:
                 days = {c.day for c in changed}
@@ -342,14 +360,20 @@ class ScoringProjection:
                     period: _composite_within(derived, period_bounds(period), ruleset)
                     for period in periods
                 }
-            new_rows.extend((tenant, c) for c in derived)
-        if not fresh:
-            await session.execute(
-                sa.delete(contributions).where(
-                    contributions.c.generation == gen,
-                    sa.tuple_(contributions.c.tenant, contributions.c.cadre_id).in_(keys),
-                )
+        if fresh:
+            await copy_rows(
+                session,
+                "contributions",
+                _CONTRIBUTION_COLUMNS,
+                (_contribution_row(gen, tenant, c) for tenant, c in new_rows),
             )
+            return
+        await session.execute(
+            sa.delete(contributions).where(
+                contributions.c.generation == gen,
+                sa.tuple_(contributions.c.tenant, contributions.c.cadre_id).in_(keys),
+            )
+        )
         if new_rows:
             await session.execute(_INSERT_CONTRIBUTIONS, _contribution_columns(gen, new_rows))
 
