@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
 
 from cadre.devstack.infra import Infra, create_databases, create_topics
 from cadre.devstack.ports import free_port
@@ -30,9 +31,10 @@ from cadre.devstack.synthetic import SyntheticTenant
 from cadre.devstack.testing import eventually, publish_events, unique_tenant
 from cadre.events.catalogue import AnyEvent
 from cadre.events.db import create_engine, migrate_async, session_factory
+from cadre.events.wire import encode
 from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import live_generation
-from cadre.scoring.adapters.tables import facts, generations
+from cadre.scoring.adapters.tables import facts, generations, members
 from cadre.scoring.domain.digest import digest_of_events
 from cadre.scoring.domain.facts import fold
 from cadre.scoring.domain.ruleset import default_ruleset
@@ -98,6 +100,11 @@ class Setup:
     async def fact_rows(self) -> int:
         return await self.scalar(
             sa.select(sa.func.count()).select_from(facts).where(facts.c.tenant == self.tenant)
+        )
+
+    async def member_rows(self) -> int:
+        return await self.scalar(
+            sa.select(sa.func.count()).select_from(members).where(members.c.tenant == self.tenant)
         )
 
     async def processed(self, consumer: str) -> int:
@@ -239,6 +246,34 @@ async def test_replay_rebuilds_the_live_digest_and_the_service_follows_the_switc
         stop_process(service)
 
 
+async def test_a_replay_gives_the_same_digest_when_events_are_not_keyed_by_their_cadre(
+    setup: Setup,
+) -> None:
+    """Each replay worker derives the cadres whose events it alone folded from memory. Keyed
+    by event id instead of subject, one cadre's events spread over both workers' partitions:
+    those cadres must go through the table and come out the same."""
+    producer = AIOKafkaProducer(bootstrap_servers=setup.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in setup.synthetic.events:
+            record = encode(event)
+            key = record.key if event.source == "directory" else str(event.id).encode()
+            await producer.send(
+                setup.topics[event.source], key=key, value=record.value, headers=record.headers
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    replay = setup.cli("replay", "--workers", "2", "--json")
+    assert replay.returncode == 0, replay.stderr
+    result = json.loads(replay.stdout.strip().splitlines()[-1])
+    assert result["shared_cadres"] > 0, "cadres were folded by both workers"
+    assert "derived from the table" in replay.stderr
+    assert result["digest"] == setup.expected_digest
+    assert await setup.fact_rows() == setup.expected_facts
+
+
 async def test_a_replay_whose_worker_is_killed_leaves_nothing_behind_and_can_be_rerun(
     setup: Setup,
 ) -> None:
@@ -249,8 +284,9 @@ async def test_a_replay_whose_worker_is_killed_leaves_nothing_behind_and_can_be_
     command = [sys.executable, "-m", "cadre.scoring.entrypoints.cli", "replay", "--workers", "2"]
     replay = spawn(command, log, env=env)
     try:
+        # A replay holds facts in memory until it derives; the directory's rows show the fold.
         await eventually(
-            lambda: _at_least(setup, 1), timeout_s=60, interval_s=0.02, message="the fold"
+            lambda: _members_at_least(setup, 1), timeout_s=60, interval_s=0.02, message="the fold"
         )
         workers = _replay_workers(replay.pid)
         assert len(workers) == 2, "both worker processes are running"
@@ -265,6 +301,7 @@ async def test_a_replay_whose_worker_is_killed_leaves_nothing_behind_and_can_be_
     assert "Traceback" not in message
     assert await _statuses(setup) == {1: "failed"}
     assert await setup.fact_rows() == 0, "the abandoned generation keeps no rows"
+    assert await setup.member_rows() == 0
     prefix = setup.env["CADRE_SCORING_GROUP_PREFIX"]
     assert await setup.processed(f"{prefix}.g1") == 0, "nor dedup records"
 
@@ -350,3 +387,7 @@ async def _statuses(setup: Setup) -> dict[int, str]:
 
 async def _at_least(setup: Setup, rows: int) -> bool:
     return await setup.fact_rows() >= rows
+
+
+async def _members_at_least(setup: Setup, rows: int) -> bool:
+    return await setup.member_rows() >= rows

@@ -26,7 +26,7 @@ from cadre.scoring.adapters.generations import (
 )
 from cadre.scoring.adapters.projection import ScoringProjection, fact_of_row
 from cadre.scoring.adapters.rulesets import RulesetBook
-from cadre.scoring.adapters.tables import facts, generations
+from cadre.scoring.adapters.tables import contributions, facts, generations
 from cadre.scoring.domain.facts import facts_of
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,8 @@ async def test_dropping_a_generation_forgets_its_rows_and_dedup_records(
 async def test_facts_are_stored_as_folded_whatever_their_tags(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Facts go to PostgreSQL as column arrays, their tags as JSON: what is read back must be
+    """Facts go to PostgreSQL as column arrays (live, and a replay's shared cadres) or by
+    COPY (a replay's own cadres), their tags as JSON or arrays: what is read back must be
     exactly what the pure fold produced, for no tags, odd tags and an event seen twice."""
     odd_tags = ["coordination_success", "学习", 'quote " and , comma', "", "{braces}"]
     entry = SAMPLE_DATA["journal.entry_posted"]
@@ -132,11 +133,49 @@ async def test_facts_are_stored_as_folded_whatever_their_tags(
     expected = {f for event in events for f in facts_of(event)}
     assert any(f.tags for f in expected)
     assert any(not f.tags for f in expected)
-    projection = ScoringProjection(1, RulesetBook.load(None), None, defer_derivation=True)
     record = InboundRecord("t", 0, 0, None, None)
+    live = ScoringProjection(1, RulesetBook.load(None), None)
+    replaying = ScoringProjection(2, RulesetBook.load(None), None, replaying=True)
     for _ in range(2):  # the second time changes nothing
+        for projection in (live, replaying):
+            async with sessions() as session, session.begin():
+                await projection.apply_batch(session, [(event, record) for event in events])
+    await replaying.derive_held(sessions)
+    assert not replaying.held, "a replay forgets the facts it has written"
+
+    async with sessions() as session:
+        for generation in (1, 2):
+            rows = await session.execute(sa.select(facts).where(facts.c.generation == generation))
+            assert {fact_of_row(row) for row in rows} == expected
+
+
+async def test_a_replay_derives_from_held_facts_what_it_derives_from_stored_ones(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The two ways a replay derives a cadre, from the facts it holds or (when other
+    processes folded some of that cadre's events) from the table after `release`, give
+    the same contribution rows."""
+    entry = SAMPLE_DATA["journal.entry_posted"]
+    events = [
+        sample_event("journal.entry_posted", data={**entry, "entry_id": f"e-{day}", "day": day})
+        for day in ("2026-11-16", "2026-11-17", "2026-11-18")
+    ] + [sample_event("attendance.day_closed")]
+    record = InboundRecord("t", 0, 0, None, None)
+    held = ScoringProjection(1, RulesetBook.load(None), None, replaying=True)
+    stored = ScoringProjection(2, RulesetBook.load(None), None, replaying=True)
+    for projection in (held, stored):
         async with sessions() as session, session.begin():
             await projection.apply_batch(session, [(event, record) for event in events])
+    cadres = sorted(stored.held)
+    async with sessions() as session, session.begin():
+        await stored.release(session, cadres)
+    assert not stored.held
+    await held.derive_held(sessions)
+    await stored.derive_stored(sessions, cadres)
+
     async with sessions() as session:
-        stored = {fact_of_row(row) for row in await session.execute(sa.select(facts))}
-    assert stored == expected
+        by_generation: dict[int, set[tuple[object, ...]]] = {1: set(), 2: set()}
+        for row in await session.execute(sa.select(contributions)):
+            by_generation[row.generation].add(tuple(row)[1:])
+    assert by_generation[1], "the entries earned points"
+    assert by_generation[1] == by_generation[2]

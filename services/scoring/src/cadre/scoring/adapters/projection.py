@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -136,6 +136,21 @@ def _contribution_row(generation: int, tenant: str, c: Contribution) -> tuple[An
     )  # fmt: skip
 
 
+_FACT_COLUMNS = (
+    "generation", "tenant", "event_id", "metric", "cadre_id", "day", "at", "key",
+    "dimension", "amount", "level", "positive", "tags", "revision", "target",
+)  # fmt: skip
+
+
+def _fact_row(generation: int, tenant: str, f: Fact) -> tuple[Any, ...]:
+    """One row for `copy_rows`, in `_FACT_COLUMNS` order."""
+    return (
+        generation, tenant, f.event_id, f.metric.value, f.cadre_id, f.day, f.at, f.key,
+        f.dimension.value if f.dimension else None, float(f.amount),
+        f.level.value if f.level else None, f.positive, list(f.tags), f.revision, f.target,
+    )  # fmt: skip
+
+
 # Enum members by value: a plain lookup, where calling the enum costs a microsecond a row.
 _METRICS: dict[str, Metric] = {m.value: m for m in Metric}
 _DIMENSIONS: dict[str, Dimension] = {d.value: d for d in Dimension}
@@ -197,6 +212,9 @@ class BatchEffects:
     composites: CompositeUpdates = field(default_factory=CompositeUpdates)
 
 
+FactsByEvent = dict[uuid.UUID, tuple[Fact, ...]]  # one cadre's facts, as derivation takes them
+
+
 class ScoringProjection:
     def __init__(
         self,
@@ -204,7 +222,7 @@ class ScoringProjection:
         rulesets: RulesetBook,
         rankings: RankingCache | None,
         *,
-        defer_derivation: bool = False,
+        replaying: bool = False,
     ) -> None:
         self.generation = generation
         self.rulesets = rulesets
@@ -213,11 +231,13 @@ class ScoringProjection:
         # membership changed (every unit is re-assessed then).
         self.dirty_cadres: dict[str, set[str]] = defaultdict(set)
         self.dirty_tenants: set[str] = set()
-        # A replay only folds facts while it catches up and derives each cadre's
-        # contributions once at the end (`derive_pending`): deriving after every batch
-        # re-reads a cadre's whole history each time, which grows with the square of it.
-        self.defer_derivation = defer_derivation
-        self.pending: set[CadreKey] = set()
+        # A replay holds the facts it folds in memory, per cadre, and derives each cadre's
+        # contributions once at the end (`derive_held`), writing facts and contributions
+        # with COPY. Deriving after every batch re-read a cadre's whole history each time,
+        # which grows with the square of it; writing the facts as they came and reading
+        # them back to derive cost PostgreSQL a third of a replay.
+        self.replaying = replaying
+        self.held: dict[CadreKey, FactsByEvent] = defaultdict(dict)
 
     @staticmethod
     def self_deduplicating(event: AnyEvent) -> bool:
@@ -234,7 +254,7 @@ class ScoringProjection:
         effects = BatchEffects()
         rows: list[tuple[str, Fact]] = []
         touched: set[CadreKey] = set()
-        if self.defer_derivation:
+        if self.replaying:
             await _defer_durability(session)
         for event, _ in items:
             if event.source == "directory":
@@ -244,32 +264,82 @@ class ScoringProjection:
             for fact in facts_of(event, timezone):
                 rows.append((event.tenant, fact))
                 touched.add((event.tenant, fact.cadre_id))
+        if self.replaying:
+            self._hold(rows)
+            return
         if rows:
             await session.execute(_INSERT_FACTS, _fact_columns(self.generation, rows))
-        if self.defer_derivation:
-            self.pending |= touched
-        else:
-            if touched:
-                await self.recompute(session, touched, effects)
-            if self.rankings is not None:
-                await self.rankings.write_through(
-                    self.generation, effects.composites, effects.membership_changed
-                )
+        if touched:
+            await self.recompute(session, touched, effects)
+        if self.rankings is not None:
+            await self.rankings.write_through(
+                self.generation, effects.composites, effects.membership_changed
+            )
         for tenant, cadre in touched | effects.changed_days.keys():
             self.dirty_cadres[tenant].add(cadre)
         self.dirty_tenants |= effects.membership_changed
 
-    async def derive_pending(
+    def _hold(self, rows: Iterable[tuple[str, Fact]]) -> None:
+        for tenant, fact in rows:
+            group = self.held[(tenant, fact.cadre_id)]
+            kept = group.get(fact.event_id, ())
+            if any(f.metric is fact.metric for f in kept):
+                continue  # a redelivery: the first copy stays, as ON CONFLICT does in the table
+            group[fact.event_id] = (*kept, fact)
+
+    async def release(self, session: AsyncSession, cadres: Iterable[CadreKey]) -> None:
+        """Write the held facts of `cadres` to the table and forget them: another replay
+        process holds facts of these cadres too, so they are derived from the table."""
+        rows: list[tuple[str, Fact]] = []
+        for tenant, cadre in cadres:
+            for facts_of_event in self.held.pop((tenant, cadre), {}).values():
+                rows.extend((tenant, fact) for fact in facts_of_event)
+        if rows:
+            await _defer_durability(session)
+            await session.execute(_INSERT_FACTS, _fact_columns(self.generation, rows))
+
+    async def derive_held(
         self,
         sessions: async_sessionmaker[AsyncSession],
         chunk: int = 500,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
-        """Derive the contributions of every cadre folded while deferring, `chunk` cadres
-        per transaction; `on_progress(cadres done)` after each. Each cadre is derived once,
-        into a generation that holds no contributions of it yet and that nobody reads yet,
-        so there is no ranking set to write through."""
-        keys = sorted(self.pending)
+        """Write the held facts and the contributions derived from them, `chunk` cadres per
+        transaction, forgetting each chunk once written; `on_progress(cadres done)` after
+        each. The generation holds no facts or contributions of these cadres yet, and
+        nobody reads it yet, so the rows are copied in and there is no ranking set to
+        write through."""
+        keys = sorted(self.held)
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            async with sessions() as session, session.begin():
+                await _defer_durability(session)
+                await copy_rows(
+                    session,
+                    "facts",
+                    _FACT_COLUMNS,
+                    (
+                        _fact_row(self.generation, key[0], fact)
+                        for key in part
+                        for facts_of_event in self.held[key].values()
+                        for fact in facts_of_event
+                    ),
+                )
+                await self._copy_derived(session, part, self.held)
+            for key in part:
+                del self.held[key]
+            if on_progress is not None:
+                on_progress(start + len(part))
+
+    async def derive_stored(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        cadres: Sequence[CadreKey],
+        chunk: int = 500,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """`derive_held` for cadres whose facts are in the table (see `release`)."""
+        keys = sorted(cadres)
         for start in range(0, len(keys), chunk):
             async with sessions() as session, session.begin():
                 await _defer_durability(session)
@@ -278,7 +348,23 @@ class ScoringProjection:
                 )
             if on_progress is not None:
                 on_progress(min(len(keys), start + chunk))
-        self.pending.clear()
+
+    async def _copy_derived(
+        self,
+        session: AsyncSession,
+        keys: Sequence[CadreKey],
+        state: Mapping[CadreKey, FactsByEvent],
+    ) -> None:
+        rows = [
+            _contribution_row(self.generation, tenant, c)
+            for tenant, cadre in keys
+            for c in set(
+                derive_contributions(
+                    state.get((tenant, cadre), {}), self.rulesets.for_tenant(tenant)
+                )
+            )
+        ]
+        await copy_rows(session, "contributions", _CONTRIBUTION_COLUMNS, rows)
 
     async def recompute(
         self,
@@ -289,8 +375,8 @@ class ScoringProjection:
         fresh: bool = False,
     ) -> None:
         """Derive the contributions of `cadres` afresh from all their facts. `fresh`: the
-        cadres have no contributions yet (a replay deriving each cadre once), so there is
-        nothing to read back or delete."""
+        cadres have no contributions yet and nobody reads the generation yet (a replay
+        deriving each cadre once), so there is nothing to read back, delete or report."""
         keys = sorted(set(cadres))
         gen = self.generation
         await session.execute(
@@ -312,23 +398,25 @@ class ScoringProjection:
             )
             .where(facts.c.generation == gen)
         )
-        old_rows: Iterable[Any] = ()
-        if not fresh:
-            old_rows = await session.execute(
-                sa.select(contributions)
-                .join(
-                    pairs,
-                    sa.and_(
-                        contributions.c.tenant == pairs.c.tenant,
-                        contributions.c.cadre_id == pairs.c.cadre_id,
-                    ),
-                )
-                .where(contributions.c.generation == gen)
-            )
-        state: dict[CadreKey, dict[uuid.UUID, tuple[Fact, ...]]] = defaultdict(dict)
+        state: dict[CadreKey, FactsByEvent] = defaultdict(dict)
         for row in fact_rows:
             group = state[(row.tenant, row.cadre_id)]
             group[row.event_id] = (*group.get(row.event_id, ()), fact_of_row(row))
+        if fresh:
+            await self._copy_derived(session, keys, state)
+            return
+
+        old_rows = await session.execute(
+            sa.select(contributions)
+            .join(
+                pairs,
+                sa.and_(
+                    contributions.c.tenant == pairs.c.tenant,
+                    contributions.c.cadre_id == pairs.c.cadre_id,
+                ),
+            )
+            .where(contributions.c.generation == gen)
+        )
         old: dict[CadreKey, set[Contribution]] = defaultdict(set)
         for row in old_rows:
             old[(row.tenant, row.cadre_id)].add(contribution_of_row(row))
@@ -349,8 +437,6 @@ class ScoringProjection:
             ruleset = self.rulesets.for_tenant(tenant)
             derived = set(derive_contributions(state[(tenant, cadre)], ruleset))
             new_rows.extend((tenant, c) for c in derived)
-            if fresh:
-                continue  # nobody reads this generation yet: no changes to report
             changed = derived ^ old[(tenant, cadre)]
             if changed:
                 days = {c.day for c in changed}
@@ -360,14 +446,6 @@ class ScoringProjection:
                     period: _composite_within(derived, period_bounds(period), ruleset)
                     for period in periods
                 }
-        if fresh:
-            await copy_rows(
-                session,
-                "contributions",
-                _CONTRIBUTION_COLUMNS,
-                (_contribution_row(gen, tenant, c) for tenant, c in new_rows),
-            )
-            return
         await session.execute(
             sa.delete(contributions).where(
                 contributions.c.generation == gen,

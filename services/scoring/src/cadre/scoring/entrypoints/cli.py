@@ -106,6 +106,11 @@ def replay_command(
         f" switch and digest {result.digest_s:.1f} s"
         + ("; the old generation was kept" if keep and result.previous else "")
     )
+    if result.shared_cadres:
+        console.print(
+            f"{result.shared_cadres:,} cadre(s) had events in several workers' partitions"
+            " (keyed by something other than the cadre) and were derived from the table"
+        )
     if as_json:
         summary = {**asdict(result), "events_per_s": round(rate, 1)}
         typer.echo(json.dumps(summary))
