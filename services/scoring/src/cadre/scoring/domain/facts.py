@@ -6,10 +6,11 @@ same state. Rules and caps are applied later, when contributions are derived. Pu
 from __future__ import annotations
 
 import functools
+import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -53,7 +54,7 @@ class Metric(StrEnum):
     VOID = "void"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Fact:
     """One scoring-relevant observation. `key` groups facts that decide together (an entry,
     a reaction by one leader on one entry, a task); `at` orders them deterministically."""
@@ -74,11 +75,17 @@ class Fact:
 
 
 _zone = functools.lru_cache(maxsize=64)(ZoneInfo)
+_one_per_day: dict[date, date] = {}
 
 
 def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
     """The facts an event contributes; most events contribute none."""
     local_day = event.occurred_at.astimezone(_zone(timezone)).date()
+    # A replay holds millions of facts: one string per cadre and one date per day instead
+    # of one each per event, and the time in UTC (as the table gives it back) instead of
+    # with a zone object of its own.
+    cadre = sys.intern(event.subject)
+    at = event.occurred_at.astimezone(UTC)
 
     def fact(
         metric: Metric,
@@ -95,11 +102,11 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
     ) -> list[Fact]:
         return [
             Fact(
-                event.subject,
-                day or local_day,
+                cadre,
+                _one_per_day.setdefault(day or local_day, day or local_day),
                 metric,
                 event.id,
-                event.occurred_at,
+                at,
                 key=key,
                 dimension=dimension,
                 amount=amount,
