@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -95,11 +97,11 @@ class _Decoded:
     record: InboundRecord
     event: AnyEvent | None
     error: Exception | None = None
-    dedup_key: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        # Computed once: str(UUID) is pure Python, and each key is read several times.
-        self.dedup_key = str(self.event.id) if self.event is not None else self.record.position
+    @cached_property
+    def dedup_key(self) -> str:
+        # Only when needed, and once: str(UUID) is pure Python.
+        return str(self.event.id) if self.event is not None else self.record.position
 
 
 @dataclass
@@ -160,19 +162,21 @@ class IdempotentConsumer:
         return set(result.scalars())
 
     async def _apply_items(self, items: Sequence[_Decoded]) -> None:
-        unclaimed = self._self_deduplicating(items)
+        check = self.self_deduplicating
+        # Which items get a dedup record (see the module's docstring for the others).
+        claims = [check is None or item.event is None or not check(item.event) for item in items]
         async with self.sessions() as session, session.begin():
-            claimed = [item for item in items if item.dedup_key not in unclaimed]
+            claimed = [item for item, claim in zip(items, claims, strict=True) if claim]
             fresh = await self._claim(session, claimed, "applied") if claimed else set()
-            seen: set[str] = set()
+            seen: set[uuid.UUID] = set()
             to_apply: list[tuple[AnyEvent, InboundRecord]] = []
-            for item in items:
-                key = item.dedup_key
-                if key in seen or (key not in fresh and key not in unclaimed):
+            for item, claim in zip(items, claims, strict=True):
+                event = item.event
+                assert event is not None  # only decoded events are applied
+                if event.id in seen or (claim and item.dedup_key not in fresh):
                     continue  # repeated within this batch, or already applied earlier
-                seen.add(key)
-                assert item.event is not None
-                to_apply.append((item.event, item.record))
+                seen.add(event.id)
+                to_apply.append((event, item.record))
             if self.apply_batch is not None:
                 await self.apply_batch(session, to_apply)
             else:
@@ -186,13 +190,6 @@ class IdempotentConsumer:
         CONSUMER_APPLIED.labels(self.name, "duplicate").inc(duplicates)
         self.stats["applied"] += applied
         CONSUMER_APPLIED.labels(self.name, "applied").inc(applied)
-
-    def _self_deduplicating(self, items: Sequence[_Decoded]) -> set[str]:
-        """The dedup keys of the items that need no dedup record."""
-        if self.self_deduplicating is None:
-            return set()
-        check = self.self_deduplicating
-        return {item.dedup_key for item in items if item.event is not None and check(item.event)}
 
     async def _try_batch(self, items: Sequence[_Decoded]) -> bool:
         backoff = Backoff(maximum_s=10.0)

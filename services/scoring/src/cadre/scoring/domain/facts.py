@@ -80,12 +80,6 @@ _one_per_day: dict[date, date] = {}
 
 def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
     """The facts an event contributes; most events contribute none."""
-    local_day = event.occurred_at.astimezone(_zone(timezone)).date()
-    # A replay holds millions of facts: one string per cadre and one date per day instead
-    # of one each per event, and the time in UTC (as the table gives it back) instead of
-    # with a zone object of its own.
-    cadre = sys.intern(event.subject)
-    at = event.occurred_at.astimezone(UTC)
 
     def fact(
         metric: Metric,
@@ -100,13 +94,19 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
         revision: int = 1,
         target: uuid.UUID | None = None,
     ) -> list[Fact]:
+        # Worked out here, not for every event: most events are no fact at all.
+        when = event.occurred_at
+        on = day or when.astimezone(_zone(timezone)).date()
+        # A replay holds millions of facts: one string per cadre and one date per day
+        # instead of one each per event, and the time in UTC (as the table gives it back)
+        # instead of with a zone object of its own.
         return [
             Fact(
-                cadre,
-                _one_per_day.setdefault(day or local_day, day or local_day),
+                sys.intern(event.subject),
+                _one_per_day.setdefault(on, on),
                 metric,
                 event.id,
-                at,
+                when.astimezone(UTC),
                 key=key,
                 dimension=dimension,
                 amount=amount,
