@@ -367,3 +367,20 @@ def test_explain_adds_up_to_the_score_and_caps_hold(picks: list[int]) -> None:
             endorsed = sum(i.points for i in explained if i.rule == "endorsement")
             assert endorsed <= RULES.points.endorsement_cap_per_half_year
         assert scores.composite == pytest.approx(sum(0.2 * v for v in scores.dimensions.values()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(picks=st.lists(st.integers(0, len(UNIVERSE) - 1), max_size=80))
+def test_contributions_come_in_their_own_order_and_each_once(picks: list[int]) -> None:
+    """Sorted by key functions rather than the dataclasses' generated comparisons (for
+    speed): the order must still be the dataclass's, and no contribution twice (a replay
+    copies them into a table keyed by event, rule and dimension)."""
+    items = contributions(fold({}, [UNIVERSE[i] for i in picks]), RULES)
+    assert items == sorted(items)
+    assert len({(i.cadre_id, i.event_id, i.rule, i.dimension) for i in items}) == len(items)
+
+
+def test_a_tag_given_twice_counts_once() -> None:
+    posted = event("journal.entry_posted", entry_id="e1", tags=["publicity", "publicity"])
+    items = contributions(fold({}, [posted]), RULES)
+    assert [i.rule for i in items].count("tag:publicity") == 1

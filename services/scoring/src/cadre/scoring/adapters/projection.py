@@ -367,10 +367,8 @@ class ScoringProjection:
         rows = [
             _contribution_row(self.generation, tenant, c)
             for tenant, cadre in keys
-            for c in set(
-                derive_contributions(
-                    state.get((tenant, cadre), {}), self.rulesets.for_tenant(tenant)
-                )
+            for c in derive_contributions(  # each once: see its tests
+                state.get((tenant, cadre), {}), self.rulesets.for_tenant(tenant)
             )
         ]
         await copy_rows(session, "contributions", _CONTRIBUTION_COLUMNS, rows)
