@@ -33,8 +33,10 @@ class UpcasterRegistry:
         """Return the envelope with `data` lifted to version `target` of its type."""
         event_type = envelope.get("type")
         version = envelope.get("schema_version", target)
-        if not isinstance(version, int) or version > target:
-            return envelope  # a newer producer than this reader: validation reports it
+        if not isinstance(version, int) or version >= target:
+            # Current already (nearly every event: no copy), or a newer producer than this
+            # reader, which validation reports.
+            return envelope
         data = envelope.get("data")
         while version < target:
             step = self._steps.get((str(event_type), version))
