@@ -305,10 +305,13 @@ async def test_a_replay_whose_worker_is_killed_leaves_nothing_behind_and_can_be_
     prefix = setup.env["CADRE_SCORING_GROUP_PREFIX"]
     assert await setup.processed(f"{prefix}.g1") == 0, "nor dedup records"
 
-    rerun = setup.cli("replay", "--workers", "2")
+    # Rerun in one process: the other way a replay runs (no coordinator, no pipes).
+    rerun = setup.cli("replay", "--workers", "1", "--json")
     assert rerun.returncode == 0, rerun.stderr
     assert "generation 2 is live (was None)" in rerun.stderr
-    assert rerun.stdout.strip().splitlines()[-1] == setup.expected_digest
+    result = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert result["workers"] == 1
+    assert result["digest"] == setup.expected_digest
     assert await setup.fact_rows() == setup.expected_facts
     assert await _statuses(setup) == {1: "failed", 2: "live"}
 
