@@ -2,7 +2,7 @@
 the raw aiokafka read rate of the same topics measured in the same run, for a curve of
 county sizes (time and the replay process's peak RSS per size).
 
-    uv run python -m bench.replay [--sizes 1000,2000] [--days 30] [--headline 2000]
+    uv run python -m bench.replay [--sizes 1000,2000] [--days 30] [--headline 2000] [--cpu]
 
 The headline size is the one the targets are judged on (10,000 cadres × 90 days in the full
 profile). Every size starts from empty topics. Writes bench/results/replay.json.
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from bench.stack import BENCH_STACK, RESULTS, bench_infra, raw_read_rate, say, w
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.county import County, publish
+from bench.cpu import CpuAccount
 from bench.machine import describe
 from cadre.devstack.infra import Infra, create_databases, create_topics, drop_database
 from cadre.events.topics import ALL_EVENT_TOPICS
@@ -87,7 +89,7 @@ def run_replay(
 
 
 async def measure_size(
-    infra: Infra, cadres: int, days: int, workers: int, profile: bool
+    infra: Infra, cadres: int, days: int, workers: int, profile: bool, count_cpu: bool = False
 ) -> dict[str, Any]:
     bootstrap = infra.kafka_bootstrap
     await reset_topics(bootstrap)
@@ -104,7 +106,8 @@ async def measure_size(
     await create_databases(admin, [database])
     try:
         where = RESULTS / f"replay-profile-{cadres}.txt" if profile else None
-        replay = await asyncio.to_thread(run_replay, infra, database, workers, where)
+        with CpuAccount() if count_cpu else nullcontext() as account:
+            replay = await asyncio.to_thread(run_replay, infra, database, workers, where)
     finally:
         await drop_database(admin, database)
     rate = replay["events"] / replay["seconds"]
@@ -114,7 +117,18 @@ async def measure_size(
         f" fold {replay['fold_s']} s, derive {replay['derive_s']} s,"
         f" switch and digest {replay['digest_s']} s"
     )
+    cpu: dict[str, Any] = {}
+    if account is not None:
+        total = sum(account.seconds.values())
+        cpu = {
+            "cpu_seconds": account.seconds,
+            "cpu_us_per_event": round(total / replay["events"] * 1e6, 1),
+        }
+        parts = ", ".join(f"{kind} {s} s" for kind, s in account.seconds.items())
+        per_event = cpu["cpu_us_per_event"]
+        say(f"  CPU {total:.1f} s in {account.wall_s:.1f} s ({per_event} µs an event): {parts}")
     return {
+        **cpu,
         "cadres": cadres,
         "days": days,
         "events": published,
@@ -143,6 +157,11 @@ def main() -> None:
     parser.add_argument("--headline", type=int, help="the size judged on; default the largest")
     parser.add_argument("--profile", action="store_true", help="sample the replay with py-spy")
     parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="count CPU seconds per kind of process during the replay, from /proc",
+    )
+    parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="replay processes (one per core)"
     )
     parser.add_argument("--out", default="replay", help="results file name, without .json")
@@ -151,7 +170,7 @@ def main() -> None:
     headline = args.headline or max(sizes)
     with bench_infra() as infra:
         curve = [
-            asyncio.run(measure_size(infra, n, args.days, args.workers, args.profile))
+            asyncio.run(measure_size(infra, n, args.days, args.workers, args.profile, args.cpu))
             for n in sizes
         ]
     first = curve[0]

@@ -1,0 +1,97 @@
+"""CPU seconds per kind of process over a stretch of a benchmark, read from /proc (Linux).
+
+Every process on the box is sampled a few times a second and the last reading of each is
+kept, so processes that start and exit within the stretch (a replay's workers, database
+backends) are counted too. Used as `with CpuAccount() as account: ...`, then
+`account.seconds` maps a kind ("postgres", "kafka", "replay-worker", ...) to CPU seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_kind(name: str, command: str) -> str:
+    if name == "postgres":
+        return "postgres"
+    if "kafka" in command:
+        return "kafka"
+    if "redis" in name or "valkey" in name:
+        return "redis"
+    if "spawn_main" in command:
+        return "replay-worker"  # multiprocessing's spawned children
+    if "cadre.scoring.entrypoints.cli" in command:
+        return "replay-coordinator"
+    if "bench." in command:
+        return "benchmark"
+    return "other"
+
+
+def _readings() -> dict[int, tuple[str, float]]:
+    """pid -> (kind, CPU seconds so far) of every process readable now."""
+    found: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # it exited meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        found[int(entry.name)] = (process_kind(name, command), cpu)
+    return found
+
+
+class CpuAccount:
+    def __init__(self, interval_s: float = 0.25) -> None:
+        self.interval_s = interval_s
+        self.seconds: dict[str, float] = {}
+        self.wall_s = 0.0
+        self._start: dict[int, float] = {}
+        self._last: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._update()
+
+    def _update(self) -> None:
+        for pid, (kind, cpu) in _readings().items():
+            # A process keeps the kind it was first seen as: an exiting one has no command
+            # line any more, but its CPU time is still there to read.
+            known = self._last.get(pid)
+            self._last[pid] = (known[0] if known else kind, cpu)
+
+    def __enter__(self) -> CpuAccount:
+        self._last = _readings()
+        self._start = {pid: cpu for pid, (_, cpu) in self._last.items()}
+        self._began = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._update()
+        self.wall_s = time.perf_counter() - self._began
+        totals: dict[str, float] = {}
+        for pid, (process, cpu) in self._last.items():
+            used = cpu - self._start.get(pid, 0.0)  # a process that started since counts from 0
+            totals[process] = totals.get(process, 0.0) + used
+        ranked = sorted(totals.items(), key=lambda item: -item[1])
+        self.seconds = {kind: round(s, 1) for kind, s in ranked if s >= 0.05}
