@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -212,6 +212,24 @@ class BatchEffects:
     composites: CompositeUpdates = field(default_factory=CompositeUpdates)
 
 
+async def _in_chunks(
+    sessions: async_sessionmaker[AsyncSession],
+    keys: Sequence[CadreKey],
+    chunk: int,
+    work: Callable[[AsyncSession, Sequence[CadreKey]], Awaitable[None]],
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """`work` on `chunk` cadres at a time, each chunk in a transaction of its own whose
+    commit does not wait for the disk (a replay's); `on_progress(cadres done)` after each."""
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        async with sessions() as session, session.begin():
+            await _defer_durability(session)
+            await work(session, part)
+        if on_progress is not None:
+            on_progress(start + len(part))
+
+
 FactsByEvent = dict[uuid.UUID, tuple[Fact, ...]]  # one cadre's facts, as derivation takes them
 
 
@@ -319,26 +337,23 @@ class ScoringProjection:
         each. The generation holds no facts or contributions of these cadres yet, and
         nobody reads it yet, so the rows are copied in and there is no ranking set to
         write through."""
-        keys = sorted(self.held)
-        for start in range(0, len(keys), chunk):
-            part = keys[start : start + chunk]
+
+        async def write(session: AsyncSession, part: Sequence[CadreKey]) -> None:
             state = {key: by_event(self.held.pop(key)) for key in part}
-            async with sessions() as session, session.begin():
-                await _defer_durability(session)
-                await copy_rows(
-                    session,
-                    "facts",
-                    _FACT_COLUMNS,
-                    (
-                        _fact_row(self.generation, key[0], fact)
-                        for key in part
-                        for facts_of_event in state[key].values()
-                        for fact in facts_of_event
-                    ),
-                )
-                await self._copy_derived(session, part, state)
-            if on_progress is not None:
-                on_progress(start + len(part))
+            await copy_rows(
+                session,
+                "facts",
+                _FACT_COLUMNS,
+                (
+                    _fact_row(self.generation, key[0], fact)
+                    for key in part
+                    for facts_of_event in state[key].values()
+                    for fact in facts_of_event
+                ),
+            )
+            await self._copy_derived(session, part, state)
+
+        await _in_chunks(sessions, sorted(self.held), chunk, write, on_progress)
 
     async def derive_stored(
         self,
@@ -348,15 +363,11 @@ class ScoringProjection:
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
         """`derive_held` for cadres whose facts are in the table (see `release`)."""
-        keys = sorted(cadres)
-        for start in range(0, len(keys), chunk):
-            async with sessions() as session, session.begin():
-                await _defer_durability(session)
-                await self.recompute(
-                    session, keys[start : start + chunk], BatchEffects(), fresh=True
-                )
-            if on_progress is not None:
-                on_progress(min(len(keys), start + chunk))
+
+        async def derive(session: AsyncSession, part: Sequence[CadreKey]) -> None:
+            await self.recompute(session, part, BatchEffects(), fresh=True)
+
+        await _in_chunks(sessions, sorted(cadres), chunk, derive, on_progress)
 
     async def _copy_derived(
         self,

@@ -138,11 +138,12 @@ async def replay_share(
     coordinator: ShareCoordinator,
     on_fold: Callable[[int, int], None],
     on_derive: Callable[[int, int], None],
-) -> int:
+) -> tuple[int, float]:
     """Fold this share's partitions up to the end of the log as it is now, holding the facts
     in memory (`on_fold(done, remaining)` after every batch); release the facts of cadres
     another share holds facts of too; then derive this share's cadres
-    (`on_derive(done, total)`). Returns the number of events folded."""
+    (`on_derive(done, total)`). Returns the number of events folded and the seconds spent
+    deriving."""
     projection = ScoringProjection(
         generation, RulesetBook.load(settings.rulesets_dir), None, replaying=True
     )
@@ -181,6 +182,7 @@ async def replay_share(
             async with sessions() as session, session.begin():
                 await projection.release(session, shared)
             stored = await coordinator.stored_share()
+            deriving = time.perf_counter()
             held = len(projection.held)
             total = held + len(stored)
             on_derive(0, total)
@@ -188,10 +190,11 @@ async def replay_share(
             await projection.derive_stored(
                 sessions, stored, on_progress=lambda n: on_derive(held + n, total)
             )
+            derive_s = time.perf_counter() - deriving
     finally:
         gc.enable()
         await producer.stop()
-    return done
+    return done, derive_s
 
 
 # ---- the worker processes: one per share, each talking to the coordinator over a pipe
@@ -212,7 +215,7 @@ def _worker_main(
         return lambda done, total: progress.put((phase, index, done, total))
 
     try:
-        events = asyncio.run(
+        events, _ = asyncio.run(  # the coordinator times the phases across all workers
             replay_share(
                 settings,
                 generation,
@@ -336,24 +339,15 @@ async def _run_here(
     settings: ScoringSettings, generation: int, board: _ProgressBoard
 ) -> tuple[int, float, float]:
     started = time.perf_counter()
-    moments: list[float] = []
-
-    def on_derive(done: int, total: int) -> None:
-        if not moments:
-            moments.append(time.perf_counter())
-        board.update(DERIVE, 0, done, total)
-
-    events = await replay_share(
+    events, derive_s = await replay_share(
         settings,
         generation,
         (0, 1),
         _Alone(),
         lambda done, remaining: board.update(FOLD, 0, done, done + remaining),
-        on_derive,
+        lambda done, total: board.update(DERIVE, 0, done, total),
     )
-    finished = time.perf_counter()
-    folded = moments[0] if moments else finished
-    return events, folded - started, finished - folded
+    return events, time.perf_counter() - started - derive_s, derive_s
 
 
 async def replay(
