@@ -3,6 +3,7 @@ batches, and isolation of a bad event when a bulk apply fails."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 
@@ -62,7 +63,7 @@ async def test_a_batch_is_applied_in_order_and_each_event_once(
     await consumer.handle_batch(records)  # a redelivery overlapping the first batch
 
     assert recorder.calls == [["c-0", "c-1", "c-2", "c-3"], ["c-4", "c-5"]]
-    assert consumer.stats == {"applied": 6, "duplicate": 5, "dead_lettered": 0}
+    assert consumer.stats == {"applied": 6, "duplicate": 5, "dead_lettered": 0, "ignored": 0}
 
 
 async def test_a_failing_bulk_apply_is_split_so_only_the_bad_event_is_dead_lettered(
@@ -121,6 +122,53 @@ async def test_self_deduplicating_events_leave_no_dedup_record_and_reach_the_pro
             )
         )
     assert claimed == {str(other.id)}
+
+
+async def test_records_the_consumer_finds_irrelevant_are_settled_without_being_decoded(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    wanted = sample_event("journal.journal_missed", subject="wanted")
+    ignored = sample_event("journal.task_assigned", subject="ignored")
+    records = as_records([wanted, ignored, wanted, ignored])
+    # An ignored type with a payload that would fail validation: never looked at.
+    records[3] = dataclasses.replace(records[3], offset=3, value=b"{not json")
+    # No type at all: the filter cannot judge it, so decoding reports it as malformed.
+    untyped = dataclasses.replace(
+        records[0],
+        offset=4,
+        headers=tuple(h for h in records[0].headers if h[0] != "ce_type"),
+    )
+    asked: list[tuple[str, bytes | None]] = []
+
+    def relevant(event_type: str, value: bytes | None) -> bool:
+        asked.append((event_type, value))
+        return event_type != "journal.task_assigned"
+
+    dead: list[int] = []
+
+    async def dead_letter(
+        topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        dead.append(int(dict(headers)["dlq_original_offset"]))
+
+    recorder = Recorder()
+    consumer = IdempotentConsumer(
+        name=f"relevance-{uuid.uuid4().hex[:8]}",
+        sessions=spine_sessions,
+        apply_batch=recorder.apply_batch,
+        relevant=relevant,
+        dead_letter=dead_letter,
+    )
+    await consumer.handle_batch([*records[:2], records[3], untyped])
+
+    assert asked == [
+        ("journal.journal_missed", records[0].value),
+        ("journal.task_assigned", records[1].value),
+        ("journal.task_assigned", b"{not json"),
+    ]
+    assert recorder.calls == [["wanted"]]
+    assert dead == [4]
+    assert consumer.stats == {"applied": 1, "duplicate": 0, "dead_lettered": 1, "ignored": 2}
 
 
 def test_exactly_one_apply_style_is_required(

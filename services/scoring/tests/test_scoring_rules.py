@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cadre.events.catalogue import AnyEvent
-from cadre.events.samples import SAMPLE_DATA, sample_event
-from cadre.events.vocabulary import Dimension
+from cadre.events.catalogue import AnyEvent, CheckedIn
+from cadre.events.samples import SAMPLE_DATA, all_samples, sample_event
+from cadre.events.vocabulary import CheckInMode, Dimension
+from cadre.events.wire import encode
 from cadre.scoring.domain.contributions import contributions, explain, radar
 from cadre.scoring.domain.digest import digest_of_events
-from cadre.scoring.domain.facts import fold
+from cadre.scoring.domain.facts import FOLDED_TYPES, facts_of, fold, may_yield_facts
 from cadre.scoring.domain.ruleset import RulesetError, default_ruleset, load_ruleset, parse_ruleset
 
 RULES = default_ruleset()
@@ -384,3 +385,46 @@ def test_a_tag_given_twice_counts_once() -> None:
     posted = event("journal.entry_posted", entry_id="e1", tags=["publicity", "publicity"])
     items = contributions(fold({}, [posted]), RULES)
     assert [i.rule for i in items].count("tag:publicity") == 1
+
+
+# ------------------------------------------------------------------ what is left unread
+
+
+def _check_ins() -> list[AnyEvent]:
+    destinations = {CheckInMode.BUSINESS_TRIP, CheckInMode.VILLAGE_VISIT, CheckInMode.GOING_OUT}
+    return [
+        event(
+            "attendance.checked_in",
+            mode=mode.value,
+            branch_activity=branch and mode is CheckInMode.MEETING,
+            destination="县城" if mode in destinations else None,
+        )
+        for mode in CheckInMode
+        for branch in (False, True)
+    ]
+
+
+@pytest.mark.parametrize("sample", [*all_samples(), *_check_ins(), *UNIVERSE], ids=str)
+def test_no_event_that_yields_a_fact_is_left_out_before_validation(sample: AnyEvent) -> None:
+    """The consumer skips records `may_yield_facts` rejects without validating them, so it
+    must never reject one that `facts_of` turns into a fact."""
+    if facts_of(sample):
+        assert may_yield_facts(sample.type, encode(sample).value)
+
+
+def test_the_types_left_out_yield_no_facts_at_all() -> None:
+    for sample in all_samples():
+        if sample.type not in FOLDED_TYPES:
+            assert facts_of(sample) == [], sample.type
+            assert not may_yield_facts(sample.type, encode(sample).value)
+
+
+def test_check_ins_are_read_only_as_meetings_and_doubtful_payloads_are_validated() -> None:
+    checked_in = "attendance.checked_in"
+    for sample in _check_ins():
+        assert isinstance(sample, CheckedIn)
+        meeting = sample.data.mode is CheckInMode.MEETING
+        assert may_yield_facts(checked_in, encode(sample).value) is meeting
+    # Anything not plainly another mode goes on to validation, which reports it.
+    for payload in (b"{not json", b"[1, 2]", b'{"mode": 3}', b"{}", None):
+        assert may_yield_facts(checked_in, payload)

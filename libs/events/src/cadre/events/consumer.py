@@ -12,6 +12,12 @@ A projection whose own rows are keyed by the event id (scoring's fact rows) alre
 the event in the transaction that applies it, and applying it twice changes nothing. For
 such events (`self_deduplicating`) the helper writes no separate dedup record: that record
 cost as much as the fact row itself, for every event a replay folds.
+
+A consumer may also say which records can matter to it at all (`relevant`, judged from the
+event type and the raw payload before any validation). The others are settled without
+being decoded: validating an event the projection then ignores was most of what a replay
+spent on it. Such a record is neither applied nor dead-lettered here; the service that owns
+its type validated it before publishing, and consumers that use it validate it.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from cadre.events.db import is_infrastructure_error
 from cadre.events.logging import event_log_context, get_logger
 from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
 from cadre.events.topics import dlq_topic
-from cadre.events.wire import MalformedMessage, decode, header_map
+from cadre.events.wire import MalformedMessage, decode, header_map, header_text
 
 log = get_logger(__name__)
 
@@ -44,6 +50,9 @@ ApplyFn = Callable[[AsyncSession, AnyEvent, "InboundRecord"], Awaitable[None]]
 ApplyBatchFn = Callable[[AsyncSession, Sequence[tuple[AnyEvent, "InboundRecord"]]], Awaitable[None]]
 # True for an event the projection applies idempotently by its own keys (see the docstring).
 SelfDeduplicatingFn = Callable[[AnyEvent], bool]
+# Whether a record of this event type with this raw value can change the projection; it
+# must answer True whenever it is unsure (a record it rejects is never validated).
+RelevanceFn = Callable[[str, bytes | None], bool]
 
 
 # One fixed statement for any batch size, so it is prepared once (a multi-row VALUES would
@@ -112,10 +121,11 @@ class IdempotentConsumer:
     apply: ApplyFn | None = None
     apply_batch: ApplyBatchFn | None = None
     self_deduplicating: SelfDeduplicatingFn | None = None
+    relevant: RelevanceFn | None = None
     max_attempts: int = 3
     retry_delay_s: float = 0.05
     stats: dict[str, int] = field(
-        default_factory=lambda: {"applied": 0, "duplicate": 0, "dead_lettered": 0}
+        default_factory=lambda: {"applied": 0, "duplicate": 0, "dead_lettered": 0, "ignored": 0}
     )
 
     def __post_init__(self) -> None:
@@ -125,6 +135,13 @@ class IdempotentConsumer:
     async def handle_batch(self, records: Sequence[InboundRecord]) -> None:
         """Apply a batch exactly once in effect; returns only when every record is settled."""
         started = time.perf_counter()
+        if self.relevant is not None:
+            kept = [record for record in records if self._is_relevant(record)]
+            ignored = len(records) - len(kept)
+            if ignored:
+                self.stats["ignored"] += ignored
+                CONSUMER_APPLIED.labels(self.name, "ignored").inc(ignored)
+            records = kept
         decoded = [self._decode(record) for record in records]
         good = [item for item in decoded if item.event is not None]
         if good and not await self._try_batch(good):
@@ -136,6 +153,12 @@ class IdempotentConsumer:
                     item, item.error or MalformedMessage("undecodable"), attempts=1
                 )
         CONSUMER_BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+
+    def _is_relevant(self, record: InboundRecord) -> bool:
+        assert self.relevant is not None
+        event_type = header_text(record.headers, "ce_type")
+        # Without a type the record is malformed: decoding it reports that.
+        return event_type is None or self.relevant(event_type, record.value)
 
     def _decode(self, record: InboundRecord) -> _Decoded:
         try:

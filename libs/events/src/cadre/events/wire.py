@@ -87,6 +87,14 @@ def header_map(headers: Any) -> dict[str, str]:
     return result
 
 
+def header_text(headers: Any, name: str) -> str | None:
+    """One header's text, or None when it is absent (the first occurrence wins)."""
+    for header, raw in headers or ():
+        if header == name:
+            return _header_text(raw)
+    return None
+
+
 def decode(headers: Any, value: bytes | None) -> AnyEvent:
     """Rebuild and validate the envelope from a record, upcasting old schema versions."""
     envelope: dict[str, Any] = {}

@@ -37,7 +37,7 @@ from cadre.scoring.adapters.rulesets import RulesetBook
 from cadre.scoring.adapters.tables import contributions, facts, members, units, workday_overrides
 from cadre.scoring.domain.contributions import Contribution
 from cadre.scoring.domain.contributions import contributions as derive_contributions
-from cadre.scoring.domain.facts import Fact, Metric, facts_of
+from cadre.scoring.domain.facts import Fact, Metric, facts_of, may_yield_facts
 from cadre.scoring.domain.periods import period_bounds, periods_containing
 from cadre.scoring.domain.ruleset import Ruleset
 
@@ -279,6 +279,12 @@ class ScoringProjection:
         facts changes nothing. A directory event overwrites a member, so a late redelivery
         could undo a newer change: those keep their dedup record."""
         return event.source != "directory"
+
+    @staticmethod
+    def relevant(event_type: str, value: bytes | None) -> bool:
+        """Whether a record can change the projection, before it is validated: the
+        directory's events, and those that may be facts (most check-ins are not)."""
+        return event_type.startswith("directory.") or may_yield_facts(event_type, value)
 
     async def apply_batch(
         self, session: AsyncSession, items: Sequence[tuple[AnyEvent, InboundRecord]]

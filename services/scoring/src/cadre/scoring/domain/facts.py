@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from pydantic_core import from_json
+
 from cadre.events.catalogue import (
     AnyEvent,
     CheckedIn,
@@ -186,6 +188,36 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
             return fact(Metric.VOID, target=data.voided_event_id)
         case _:
             return []
+
+
+_FOLDED_CLASSES = (
+    CheckedIn, DayClosed, CheckInFlagged, JournalMissed, EntryPosted, EntryReacted,
+    ReactionRetracted, PeerEndorsed, TaskCompleted, TaskGraded, TaskOverdue, TaskReopened,
+    TaskCancelled, StudyCompleted, ContributionVoided,
+)  # fmt: skip
+# The event types `facts_of` can turn into facts: every other type gives none.
+FOLDED_TYPES: frozenset[str] = frozenset(
+    cls.model_fields["type"].default for cls in _FOLDED_CLASSES
+)
+_CHECKED_IN: str = CheckedIn.model_fields["type"].default
+
+
+def may_yield_facts(event_type: str, value: bytes | None) -> bool:
+    """Whether `facts_of` could turn an event of this type with this raw payload (`data`'s
+    JSON, not yet validated) into a fact. False only when it certainly would not, so leaving
+    those events out changes no fold; when unsure (a payload that is not what it should be)
+    True, and validation decides. A check-in, a third of all events, is a fact only as a
+    branch-activity meeting."""
+    if event_type not in FOLDED_TYPES:
+        return False
+    if event_type == _CHECKED_IN and value:
+        try:
+            data = from_json(value)
+        except ValueError:
+            return True
+        mode = data.get("mode") if isinstance(data, dict) else None
+        return not isinstance(mode, str) or mode == CheckInMode.MEETING.value
+    return True
 
 
 def fold(

@@ -110,6 +110,7 @@ def generation_loop(
             dead_letter=producer_dead_letter(producer),
             apply_batch=projection.apply_batch,
             self_deduplicating=projection.self_deduplicating,
+            relevant=projection.relevant,
             max_attempts=settings.consumer_max_attempts,
         ),
         bootstrap=settings.kafka_bootstrap,
