@@ -33,9 +33,10 @@ def process_kind(name: str, command: str) -> str:
     return "other"
 
 
-def _readings() -> dict[int, tuple[str, float]]:
-    """pid -> (kind, CPU seconds so far) of every process readable now."""
-    found: dict[int, tuple[str, float]] = {}
+def _readings() -> dict[int, tuple[str | None, float]]:
+    """pid -> (kind, CPU seconds so far) of every process readable now; the kind is None
+    for a process without a command line (one exiting)."""
+    found: dict[int, tuple[str | None, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -47,7 +48,8 @@ def _readings() -> dict[int, tuple[str, float]]:
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
         cpu = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
-        found[int(entry.name)] = (process_kind(name, command), cpu)
+        kind = process_kind(name, command) if command.strip() else None
+        found[int(entry.name)] = (kind, cpu)
     return found
 
 
@@ -67,13 +69,15 @@ class CpuAccount:
 
     def _update(self) -> None:
         for pid, (kind, cpu) in _readings().items():
-            # A process keeps the kind it was first seen as: an exiting one has no command
-            # line any more, but its CPU time is still there to read.
+            # The latest command line decides the kind: a spawned worker read between its
+            # fork and its exec still shows its parent's. An exiting process has none any
+            # more, but its CPU time is still there to read, so it keeps the kind it had.
             known = self._last.get(pid)
-            self._last[pid] = (known[0] if known else kind, cpu)
+            self._last[pid] = (kind or (known[0] if known else "other"), cpu)
 
     def __enter__(self) -> CpuAccount:
-        self._last = _readings()
+        self._last = {}
+        self._update()
         self._start = {pid: cpu for pid, (_, cpu) in self._last.items()}
         self._began = time.perf_counter()
         self._thread.start()
