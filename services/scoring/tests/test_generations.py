@@ -4,6 +4,7 @@ dedup records; facts are stored exactly as folded."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -11,11 +12,12 @@ from datetime import UTC, date, datetime
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.devstack.pytest_plugin import DatabaseFactory
 from cadre.events.consumer import InboundRecord
-from cadre.events.db import create_engine, migrate_async, session_factory
+from cadre.events.db import alembic_config, create_engine, migrate_async, session_factory
 from cadre.events.samples import SAMPLE_DATA, sample_event
 from cadre.events.tables import processed_events
 from cadre.scoring.adapters.generations import (
@@ -31,6 +33,7 @@ from cadre.scoring.domain.facts import facts_of
 
 pytestmark = pytest.mark.integration
 PREFIX = "scoring"
+MIGRATIONS = "cadre.scoring.adapters.migrations"
 
 
 @pytest_asyncio.fixture
@@ -39,7 +42,7 @@ async def sessions(
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on a fresh, migrated scoring database."""
     url = await make_database("generations")
-    await migrate_async("cadre.scoring.adapters.migrations", url)
+    await migrate_async(MIGRATIONS, url)
     engine = create_engine(url)
     yield session_factory(engine)
     await engine.dispose()
@@ -179,3 +182,64 @@ async def test_a_replay_derives_from_held_facts_what_it_derives_from_stored_ones
             by_generation[row.generation].add(tuple(row)[1:])
     assert by_generation[1], "the entries earned points"
     assert by_generation[1] == by_generation[2]
+
+
+async def test_a_cadres_contributions_are_found_by_the_primary_key_alone(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The index (generation, tenant, cadre_id, day) was dropped as redundant: looking up
+    a cadre's contributions in a period must still be an index scan, on the primary key."""
+    async with sessions() as session, session.begin():
+        # A county's worth of rows, so the planner weighs real statistics: 200 cadres
+        # with a contribution a day for 200 days.
+        await session.execute(
+            sa.text(
+                "INSERT INTO contributions (generation, tenant, cadre_id, event_id, rule,"
+                " dimension, day, raw_points, points, voided)"
+                " SELECT 1, 't', 'c' || c, gen_random_uuid(), 'r', 'learning',"
+                " DATE '2026-06-01' + d, 1, 1, false"
+                " FROM generate_series(1, 200) AS c, generate_series(0, 199) AS d"
+            )
+        )
+    async with sessions() as session:
+        await session.execute(sa.text("ANALYZE contributions"))
+        plan = "\n".join(
+            await session.scalars(
+                sa.text(
+                    "EXPLAIN SELECT * FROM contributions WHERE generation = 1"
+                    " AND tenant = 't' AND cadre_id = 'c1'"
+                    " AND day BETWEEN '2026-11-01' AND '2026-11-30'"
+                )
+            )
+        )
+        indexes = set(
+            await session.scalars(
+                sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'contributions'")
+            )
+        )
+    assert "contributions_pkey" in plan
+    assert indexes == {"contributions_pkey", "contributions_by_day"}
+
+
+async def test_the_redundant_index_is_dropped_from_a_database_that_has_it(
+    make_database: DatabaseFactory,
+) -> None:
+    url = await make_database("index-migration")
+    await migrate_async(MIGRATIONS, url)
+    config = alembic_config(MIGRATIONS, url)
+
+    async def indexes() -> set[str]:
+        engine = create_engine(url)
+        try:
+            async with session_factory(engine)() as session:
+                found = await session.scalars(
+                    sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'contributions'")
+                )
+                return set(found)
+        finally:
+            await engine.dispose()
+
+    await asyncio.to_thread(command.downgrade, config, "sco_0001")
+    assert "contributions_by_cadre_day" in await indexes()  # as databases made before had it
+    await asyncio.to_thread(command.upgrade, config, "heads")
+    assert "contributions_by_cadre_day" not in await indexes()
