@@ -9,7 +9,7 @@ import pytest
 from cadre.events.catalogue import EVENT_TYPES
 from cadre.events.samples import sample_event
 from cadre.events.topics import ALL_EVENT_TOPICS, dlq_topic, events_topic, topic_for_type
-from cadre.events.wire import MalformedMessage, decode, encode, header_map
+from cadre.events.wire import MalformedMessage, decode, encode, header_map, header_text
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
@@ -68,3 +68,13 @@ def test_broken_records_raise_malformed_message(
         headers = encode(sample_event("journal.journal_missed")).headers
     with pytest.raises(MalformedMessage, match=problem):
         decode(headers, value)
+
+
+def test_one_header_is_read_as_the_whole_map_and_decoding_read_it() -> None:
+    """A consumer judges a record by its `ce_type` before decoding it: with the header given
+    twice, both must take the same one (the last)."""
+    record = encode(sample_event("journal.journal_missed"))
+    headers = [("ce_type", b"journal.task_assigned"), *record.headers]
+    assert header_text(headers, "ce_type") == header_map(headers)["ce_type"]
+    assert header_text(headers, "ce_type") == decode(headers, record.value).type
+    assert header_text(headers, "ce_missing") is None

@@ -41,7 +41,7 @@ from cadre.events.db import is_infrastructure_error
 from cadre.events.logging import event_log_context, get_logger
 from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
 from cadre.events.topics import dlq_topic
-from cadre.events.wire import MalformedMessage, decode, header_map, header_text
+from cadre.events.wire import MalformedMessage, decode, header_text
 
 log = get_logger(__name__)
 
@@ -288,7 +288,7 @@ class IdempotentConsumer:
             "event dead-lettered",
             consumer=self.name,
             event_id=item.dedup_key,
-            tenant=header_map(record.headers).get("ce_tenant"),
+            tenant=header_text(record.headers, "ce_tenant"),
             dlq=dlq_topic(record.topic),
             error=str(error),
         )

@@ -88,8 +88,9 @@ def header_map(headers: Any) -> dict[str, str]:
 
 
 def header_text(headers: Any, name: str) -> str | None:
-    """One header's text, or None when it is absent (the first occurrence wins)."""
-    for header, raw in headers or ():
+    """One header's text, or None when it is absent. Of repeats the last wins, as in
+    `header_map` and `decode`: a record must not be judged by one type and read as another."""
+    for header, raw in reversed(headers or ()):
         if header == name:
             return _header_text(raw)
     return None
