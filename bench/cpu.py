@@ -9,6 +9,7 @@ backends) are counted too. Used as `with CpuAccount() as account: ...`, then
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -17,17 +18,23 @@ from types import TracebackType
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_kind(name: str, command: str) -> str:
+_SERVICE = re.compile(r"-m cadre\.(\w+)\s*$")
+
+
+def process_kind(name: str, command: str, parent_command: str = "") -> str:
     if name == "postgres":
         return "postgres"
     if "kafka" in command:
         return "kafka"
     if "redis" in name or "valkey" in name:
         return "redis"
-    if "spawn_main" in command:
-        return "replay-worker"  # multiprocessing's spawned children
+    if "spawn_main" in command:  # multiprocessing's spawned children: their parent's work
+        parent = process_kind("", parent_command) if parent_command else "other"
+        return "replay-worker" if parent == "replay-coordinator" else parent
     if "cadre.scoring.entrypoints.cli" in command:
         return "replay-coordinator"
+    if service := _SERVICE.search(command):  # a service process, or its HTTP workers' parent
+        return service.group(1)
     if "bench." in command:
         return "benchmark"
     return "other"
@@ -36,7 +43,7 @@ def process_kind(name: str, command: str) -> str:
 def _readings() -> dict[int, tuple[str | None, float]]:
     """pid -> (kind, CPU seconds so far) of every process readable now; the kind is None
     for a process without a command line (one exiting)."""
-    found: dict[int, tuple[str | None, float]] = {}
+    processes: dict[int, tuple[str, str, int, float]] = {}  # pid -> name, command, ppid, CPU
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -48,8 +55,12 @@ def _readings() -> dict[int, tuple[str | None, float]]:
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
         cpu = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
-        kind = process_kind(name, command) if command.strip() else None
-        found[int(entry.name)] = (kind, cpu)
+        processes[int(entry.name)] = (name, command.strip(), int(fields[1]), cpu)
+    found: dict[int, tuple[str | None, float]] = {}
+    for pid, (name, command, parent, cpu) in processes.items():
+        parent_command = processes[parent][1] if parent in processes else ""
+        kind = process_kind(name, command, parent_command) if command else None
+        found[pid] = (kind, cpu)
     return found
 
 

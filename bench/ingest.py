@@ -21,6 +21,7 @@ import random
 import threading
 import time
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,6 +32,7 @@ import aiohttp
 import asyncpg
 
 from bench.county import County, Person, publish
+from bench.cpu import CpuAccount
 from bench.machine import describe
 from cadre.devstack.infra import Infra
 from cadre.devstack.ports import free_port
@@ -236,6 +238,7 @@ def measure(
     workers: int,
     idempotency_keys: bool = False,
     e2e_seconds: float = 30,
+    count_cpu: bool = False,
 ) -> dict[str, Any]:
     probes_needed = int(e2e_rate * e2e_seconds / PROBE_EVERY) + 1
     if cadres // 2 < probes_needed:
@@ -264,7 +267,7 @@ def measure(
         assert database is not None
         return asyncio.run(
             drive(infra, database, stack.url("attendance"), stack.url("scoring"), county,
-                  headers, rate, seconds, e2e_rate, idempotency_keys, e2e_seconds)
+                  headers, rate, seconds, e2e_rate, idempotency_keys, e2e_seconds, count_cpu)
         )  # fmt: skip
 
 
@@ -280,6 +283,7 @@ async def drive(
     e2e_rate: float,
     idempotency_keys: bool = False,
     e2e_seconds: float = 30,
+    count_cpu: bool = False,
 ) -> dict[str, Any]:
     warm, people = county.people[0], county.people[1:]
     await wait_for_replica(infra, database, url, warm, headers[warm.cadre_id], len(county.people))
@@ -292,7 +296,8 @@ async def drive(
     await asyncio.sleep(2)
     say(f"ingest: {rate:,.0f} check-ins/s for {seconds:.0f} s")
     load = Load(url, headers, idempotency_keys)
-    elapsed = await run_load(load, people, rate, seconds)
+    with CpuAccount() if count_cpu else nullcontext() as account:
+        elapsed = await run_load(load, people, rate, seconds)
     accepted = load.accepted + binding.accepted + 1  # and the first check-in
     await asyncio.sleep(3)  # the relay's last batch
     in_kafka = await checked_in_events(infra.kafka_bootstrap, at_least=accepted)
@@ -311,6 +316,11 @@ async def drive(
         "lost_events": accepted - in_kafka,
         "timeline": load.timeline(),
     }
+    if account is not None:  # where each accepted check-in's CPU went, by kind of process
+        ingest["cpu_seconds"] = account.seconds
+        ingest["cpu_us_per_accepted"] = {
+            kind: round(s / max(load.accepted, 1) * 1e6) for kind, s in account.seconds.items()
+        }
     say(f"  {ingest}")
 
     probes = iter(people[len(people) // 2 :])
@@ -395,6 +405,9 @@ def main() -> None:
         action="store_true",
         help="send an Idempotency-Key with every check-in, as a retrying gateway would",
     )
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU seconds per kind of process during the ingest run"
+    )
     parser.add_argument("--out", default="ingest", help="result file name in bench/results")
     args = parser.parse_args()
     with bench_infra() as infra:
@@ -407,6 +420,7 @@ def main() -> None:
             args.workers,
             args.idempotency_keys,
             args.e2e_seconds,
+            args.cpu,
         )
         result["attendance_http_workers"] = args.workers
         result["idempotency_keys"] = args.idempotency_keys
