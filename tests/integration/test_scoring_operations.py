@@ -228,6 +228,12 @@ async def test_replay_rebuilds_the_live_digest_and_the_service_follows_the_switc
         assert "events/s" in replay.stderr
         statuses = await _statuses(setup)
         assert statuses == {1: "retired", 2: "live"}
+        # Loaded bare, indexed before the switch: the service writes into them next, and
+        # the facts key is what makes a redelivered event count once.
+        assert await _partition_indexes(setup, 2) == {
+            "facts_g2": {"facts_g2_key", "facts_g2_by_cadre", "facts_g2_by_day"},
+            "contributions_g2": {"contributions_g2_key", "contributions_g2_by_day"},
+        }
 
         late = SyntheticTenant(setup.tenant, cadres=3, days=1, start=date(2026, 10, 31), seed=99)
         await setup.publish(late.activity())  # after the switch: the service folds into gen 2
@@ -374,6 +380,25 @@ async def test_what_if_reports_differences_and_changes_nothing_live(
     refused = setup.cli("what-if", "--ruleset", str(broken))
     assert refused.returncode == 2
     assert str(broken) in refused.stderr.replace("\n", "")
+
+
+async def _partition_indexes(setup: Setup, generation: int) -> dict[str, set[str]]:
+    engine = create_engine(setup.database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sa.text(
+                    "SELECT tablename, indexname FROM pg_indexes WHERE tablename"
+                    " IN (:facts, :contributions)"
+                ),
+                {"facts": f"facts_g{generation}", "contributions": f"contributions_g{generation}"},
+            )
+            found: dict[str, set[str]] = {}
+            for table, index in rows:
+                found.setdefault(str(table), set()).add(str(index))
+            return found
+    finally:
+        await engine.dispose()
 
 
 async def _statuses(setup: Setup) -> dict[int, str]:

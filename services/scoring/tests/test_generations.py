@@ -1,6 +1,7 @@
 """Generations and fact rows on a real PostgreSQL: a failed replay leaves no rows and its
 number is never handed out again; dropping a generation also forgets its consumer group's
-dedup records; facts are stored exactly as folded."""
+dedup records; facts are stored exactly as folded; each generation has its own indexed
+partitions, and databases from before partitioning are converted with their rows."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from cadre.scoring.adapters.generations import (
     abandon_generation,
     consumer_group,
     create_generation,
+    create_partitions,
     drop_generation,
+    index_partition,
 )
 from cadre.scoring.adapters.projection import ScoringProjection, fact_of_row
 from cadre.scoring.adapters.rulesets import RulesetBook
@@ -46,6 +49,29 @@ async def sessions(
     engine = create_engine(url)
     yield session_factory(engine)
     await engine.dispose()
+
+
+async def _new_generation(session: AsyncSession) -> int:
+    generation = await create_generation(session, PREFIX)
+    await create_partitions(session, generation, indexed=True)
+    return generation
+
+
+async def _indexes(session: AsyncSession, table: str) -> set[str]:
+    found = await session.scalars(
+        sa.text("SELECT indexname FROM pg_indexes WHERE tablename = :table"), {"table": table}
+    )
+    return set(found)
+
+
+async def _partitions(session: AsyncSession, generation: int | None = None) -> set[str]:
+    """The generation's partitions (of every generation when None)."""
+    suffix = "[0-9]+" if generation is None else str(generation)
+    found = await session.scalars(
+        sa.text("SELECT tablename FROM pg_tables WHERE tablename ~ :pattern"),
+        {"pattern": f"^(facts|contributions)_g{suffix}$"},
+    )
+    return set(found)
 
 
 async def _fill(session: AsyncSession, generation: int) -> None:
@@ -86,7 +112,7 @@ async def test_an_abandoned_generation_is_emptied_and_its_number_never_reused(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        failed = await create_generation(session, PREFIX)
+        failed = await _new_generation(session)
         await _fill(session, failed)
     async with sessions() as session, session.begin():
         await abandon_generation(session, failed)
@@ -96,6 +122,7 @@ async def test_an_abandoned_generation_is_emptied_and_its_number_never_reused(
         )
         assert status == "failed"
         assert await _count(session, facts, facts.c.generation == failed) == 0
+        assert not await _partitions(session, failed), "its partitions are dropped"
         group = consumer_group(PREFIX, failed)
         assert await _count(session, processed_events, processed_events.c.consumer == group) == 0
         assert await create_generation(session, PREFIX) == failed + 1, (
@@ -107,15 +134,16 @@ async def test_dropping_a_generation_forgets_its_rows_and_dedup_records(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
-        old = await create_generation(session, PREFIX)
+        old = await _new_generation(session)
         await _fill(session, old)
-        kept = await create_generation(session, PREFIX)
+        kept = await _new_generation(session)
         await _fill(session, kept)
     async with sessions() as session, session.begin():
         await drop_generation(session, old)
     async with sessions() as session:
         assert await _count(session, facts, facts.c.generation == old) == 0
         assert await _count(session, facts, facts.c.generation == kept) == 1
+        assert await _partitions(session) == {f"facts_g{kept}", f"contributions_g{kept}"}
         consumers = set(await session.scalars(sa.select(processed_events.c.consumer)))
         assert consumers == {consumer_group(PREFIX, kept)}
 
@@ -137,6 +165,9 @@ async def test_facts_are_stored_as_folded_whatever_their_tags(
     assert any(f.tags for f in expected)
     assert any(not f.tags for f in expected)
     record = InboundRecord("t", 0, 0, None, None)
+    async with sessions() as session, session.begin():
+        await create_partitions(session, 1, indexed=True)
+        await create_partitions(session, 2, indexed=False)  # as a replay loads
     live = ScoringProjection(1, RulesetBook.load(None), None)
     replaying = ScoringProjection(2, RulesetBook.load(None), None, replaying=True)
     for _ in range(2):  # the second time changes nothing
@@ -145,6 +176,9 @@ async def test_facts_are_stored_as_folded_whatever_their_tags(
                 await projection.apply_batch(session, [(event, record) for event in events])
     await replaying.derive_held(sessions)
     assert not replaying.held, "a replay forgets the facts it has written"
+    async with sessions() as session, session.begin():
+        # The unique key, built after the load, would refuse an event's fact written twice.
+        await index_partition(session, "facts", 2)
 
     async with sessions() as session:
         for generation in (1, 2):
@@ -164,6 +198,10 @@ async def test_a_replay_derives_from_held_facts_what_it_derives_from_stored_ones
         for day in ("2026-11-16", "2026-11-17", "2026-11-18")
     ] + [sample_event("attendance.day_closed")]
     record = InboundRecord("t", 0, 0, None, None)
+    async with sessions() as session, session.begin():
+        for generation in (1, 2):  # loaded bare; the stored way needs the facts key first
+            await create_partitions(session, generation, indexed=False)
+        await index_partition(session, "facts", 2)
     held = ScoringProjection(1, RulesetBook.load(None), None, replaying=True)
     stored = ScoringProjection(2, RulesetBook.load(None), None, replaying=True)
     for projection in (held, stored):
@@ -184,12 +222,13 @@ async def test_a_replay_derives_from_held_facts_what_it_derives_from_stored_ones
     assert by_generation[1] == by_generation[2]
 
 
-async def test_a_cadres_contributions_are_found_by_the_primary_key_alone(
+async def test_a_cadres_contributions_are_found_by_their_partitions_key(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """The index (generation, tenant, cadre_id, day) was dropped as redundant: looking up
-    a cadre's contributions in a period must still be an index scan, on the primary key."""
+    """No (cadre_id, day) index on contributions: looking up a cadre's contributions in a
+    period must still be an index scan, on the key of the generation's partition."""
     async with sessions() as session, session.begin():
+        await create_partitions(session, 1, indexed=True)
         # A county's worth of rows, so the planner weighs real statistics: 200 cadres
         # with a contribution a day for 200 days.
         await session.execute(
@@ -202,7 +241,7 @@ async def test_a_cadres_contributions_are_found_by_the_primary_key_alone(
             )
         )
     async with sessions() as session:
-        await session.execute(sa.text("ANALYZE contributions"))
+        await session.execute(sa.text("ANALYZE contributions_g1"))
         plan = "\n".join(
             await session.scalars(
                 sa.text(
@@ -212,34 +251,51 @@ async def test_a_cadres_contributions_are_found_by_the_primary_key_alone(
                 )
             )
         )
-        indexes = set(
-            await session.scalars(
-                sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'contributions'")
-            )
-        )
-    assert "contributions_pkey" in plan
-    assert indexes == {"contributions_pkey", "contributions_by_day"}
+        assert "contributions_g1_key" in plan
+        assert await _indexes(session, "contributions_g1") == {
+            "contributions_g1_key",
+            "contributions_g1_by_day",
+        }
+        assert await _indexes(session, "contributions") == set(), "the parent has none"
 
 
-async def test_the_redundant_index_is_dropped_from_a_database_that_has_it(
+async def test_a_database_from_before_partitioning_keeps_its_rows_in_indexed_partitions(
     make_database: DatabaseFactory,
 ) -> None:
-    url = await make_database("index-migration")
+    url = await make_database("partition-migration")
     await migrate_async(MIGRATIONS, url)
     config = alembic_config(MIGRATIONS, url)
-
-    async def indexes() -> set[str]:
-        engine = create_engine(url)
-        try:
-            async with session_factory(engine)() as session:
-                found = await session.scalars(
-                    sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'contributions'")
-                )
-                return set(found)
-        finally:
-            await engine.dispose()
-
-    await asyncio.to_thread(command.downgrade, config, "sco_0001")
-    assert "contributions_by_cadre_day" in await indexes()  # as databases made before had it
-    await asyncio.to_thread(command.upgrade, config, "heads")
-    assert "contributions_by_cadre_day" not in await indexes()
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    try:
+        await asyncio.to_thread(command.downgrade, config, "sco_0001")
+        async with sessions() as session, session.begin():
+            # As databases made before had them: one table each, the generation in the key.
+            assert "contributions_by_cadre_day" in await _indexes(session, "contributions")
+            assert "facts_pkey" in await _indexes(session, "facts")
+            live = await create_generation(session, PREFIX)
+            await _fill(session, live)
+            await _fill(session, live + 1)  # rows of a generation without a row of its own
+        await asyncio.to_thread(command.upgrade, config, "heads")
+        async with sessions() as session:
+            assert await _count(session, facts, facts.c.generation == live) == 1
+            assert await _count(session, facts, facts.c.generation == live + 1) == 1
+            for generation in (live, live + 1):
+                assert await _indexes(session, f"facts_g{generation}") == {
+                    f"facts_g{generation}_key",
+                    f"facts_g{generation}_by_cadre",
+                    f"facts_g{generation}_by_day",
+                }
+                assert await _indexes(session, f"contributions_g{generation}") == {
+                    f"contributions_g{generation}_key",
+                    f"contributions_g{generation}_by_day",
+                }, "and no (cadre_id, day) index (sco_0002)"
+            daily = await session.scalar(sa.text("SELECT sum(count) FROM daily_counters"))
+            assert daily == 2, "the daily counters view is back, over the partitions"
+        await asyncio.to_thread(command.downgrade, config, "sco_0002")
+        async with sessions() as session:
+            assert await _count(session, facts, facts.c.generation == live) == 1
+            assert "facts_pkey" in await _indexes(session, "facts")
+            assert not await _partitions(session), "no partitions are left"
+    finally:
+        await engine.dispose()

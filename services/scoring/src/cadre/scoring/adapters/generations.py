@@ -1,5 +1,11 @@
 """Generations of the projection and the read pointer. A replay builds a new generation
-beside the live one; `switch_to` moves the pointer in one transaction."""
+beside the live one; `switch_to` moves the pointer in one transaction.
+
+Each generation has its own partition of the facts and contributions tables. A live
+generation's partitions are indexed from the start; a replay's are created bare, loaded,
+and indexed before the switch (`index_partitions`): at 2,000 cadres x 90 days, building
+the indexes once took PostgreSQL 1.3 s where maintaining them row by row during the load
+took the derive phase from 2.4 s to 5.2 s."""
 
 from __future__ import annotations
 
@@ -10,11 +16,60 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cadre.events.tables import processed_events
-from cadre.scoring.adapters.tables import GENERATION_TABLES, generations, lights, read_pointer
+from cadre.scoring.adapters.tables import (
+    GENERATION_TABLES,
+    PARTITION_INDEXES,
+    PARTITIONED_TABLES,
+    generations,
+    lights,
+    read_pointer,
+)
 
 
 def consumer_group(prefix: str, generation: int) -> str:
     return f"{prefix}.g{generation}"
+
+
+def partition_name(table: str, generation: int) -> str:
+    """The table holding one generation's rows of a partitioned table (`facts_g3`)."""
+    return f"{table}_g{int(generation)}"
+
+
+def create_partitions_sql(generation: int, *, indexed: bool) -> list[str]:
+    """The statements that create the generation's partitions if missing (see
+    `create_partitions`); also what the migration to partitioned tables runs."""
+    statements = []
+    for table in PARTITIONED_TABLES:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {partition_name(table.name, generation)}"
+            f" PARTITION OF {table.name} FOR VALUES IN ({int(generation)})"
+        )
+        if indexed:
+            statements += index_partition_sql(table.name, generation)
+    return statements
+
+
+def index_partition_sql(table: str, generation: int) -> list[str]:
+    partition = partition_name(table, generation)
+    return [
+        f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {partition}_{suffix}"
+        f" ON {partition} ({', '.join(columns)})"
+        for suffix, unique, columns in PARTITION_INDEXES[table]
+    ]
+
+
+async def create_partitions(session: AsyncSession, generation: int, *, indexed: bool) -> None:
+    """The generation's partitions, if missing; `indexed=False` leaves them bare for a bulk
+    load, to be indexed with `index_partition` before anything else writes to them. Takes
+    an exclusive lock on the partitioned tables until the transaction ends."""
+    for statement in create_partitions_sql(generation, indexed=indexed):
+        await session.execute(sa.text(statement))
+
+
+async def index_partition(session: AsyncSession, table: str, generation: int) -> None:
+    """The key and indexes of one partition (those it already has are kept)."""
+    for statement in index_partition_sql(table, generation):
+        await session.execute(sa.text(statement))
 
 
 async def live_generation(session: AsyncSession) -> int | None:
@@ -28,6 +83,9 @@ async def ensure_live_generation(session: AsyncSession, group_prefix: str) -> in
     current = await live_generation(session)
     if current is not None:
         return current
+    # Instances starting together take turns here, so only one creates the partitions.
+    await session.execute(sa.text("LOCK TABLE generations IN EXCLUSIVE MODE"))
+    await create_partitions(session, 1, indexed=True)
     await session.execute(
         insert(generations)
         .values(
@@ -45,6 +103,9 @@ async def ensure_live_generation(session: AsyncSession, group_prefix: str) -> in
 
 
 async def create_generation(session: AsyncSession, group_prefix: str) -> int:
+    """A new generation's number, marked building. Its partitions are created apart
+    (`create_partitions`, in a transaction of their own: their lock waits for readers of
+    the live generation, which must not hold up the lock taken here)."""
     await session.execute(sa.text("LOCK TABLE generations IN EXCLUSIVE MODE"))
     highest = await session.scalar(sa.select(sa.func.max(generations.c.generation)))
     generation = int(highest or 0) + 1
@@ -98,7 +159,11 @@ async def _delete_rows(session: AsyncSession, generation: int) -> None:
         sa.select(generations.c.consumer_group).where(generations.c.generation == generation)
     )
     for table in GENERATION_TABLES:
-        await session.execute(sa.delete(table).where(table.c.generation == generation))
+        if table in PARTITIONED_TABLES:
+            partition = partition_name(table.name, generation)
+            await session.execute(sa.text(f"DROP TABLE IF EXISTS {partition}"))
+        else:
+            await session.execute(sa.delete(table).where(table.c.generation == generation))
     if group is not None:
         await session.execute(
             sa.delete(processed_events).where(processed_events.c.consumer == group)

@@ -32,6 +32,7 @@ from cadre.events.catalogue import (
 from cadre.events.consumer import InboundRecord
 from cadre.events.db import copy_rows
 from cadre.events.vocabulary import Dimension, LeaderLevel
+from cadre.scoring.adapters.generations import partition_name
 from cadre.scoring.adapters.rankings import CompositeUpdates, RankingCache
 from cadre.scoring.adapters.rulesets import RulesetBook
 from cadre.scoring.adapters.tables import contributions, facts, members, units, workday_overrides
@@ -348,7 +349,7 @@ class ScoringProjection:
             state = {key: by_event(self.held.pop(key)) for key in part}
             await copy_rows(
                 session,
-                "facts",
+                partition_name("facts", self.generation),  # straight in, not routed
                 _FACT_COLUMNS,
                 (
                     _fact_row(self.generation, key[0], fact)
@@ -388,7 +389,8 @@ class ScoringProjection:
                 state.get((tenant, cadre), {}), self.rulesets.for_tenant(tenant)
             )
         ]
-        await copy_rows(session, "contributions", _CONTRIBUTION_COLUMNS, rows)
+        table = partition_name("contributions", self.generation)
+        await copy_rows(session, table, _CONTRIBUTION_COLUMNS, rows)
 
     async def recompute(
         self,

@@ -12,8 +12,11 @@ long before Kafka or PostgreSQL do. It runs in two phases:
    number on every topic and one worker holds all of its facts. A cadre whose facts
    several workers hold is the exception the coordinator looks for: those facts go to
    the table first, and one worker derives the cadre from there.
-Then the coordinator switches the pointer and digests the new generation. A replay that
-fails leaves no rows behind: its generation is marked failed and emptied."""
+The generation's partitions of facts and contributions are loaded bare; the coordinator
+builds their keys and indexes once the workers are done (the facts key first, before
+anything is released, when some cadre is shared: its facts go in with ON CONFLICT).
+Then it switches the pointer and digests the new generation. A replay that fails leaves
+no rows behind: its generation is marked failed and emptied."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import queue
 import resource
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -32,6 +35,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,12 +47,15 @@ from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import (
     abandon_generation,
     create_generation,
+    create_partitions,
     drop_generation,
+    index_partition,
     switch_to,
 )
 from cadre.scoring.adapters.projection import CadreKey, ScoringProjection
 from cadre.scoring.adapters.rankings import RankingCache
 from cadre.scoring.adapters.rulesets import RulesetBook
+from cadre.scoring.adapters.tables import PARTITIONED_TABLES
 from cadre.scoring.entrypoints.jobs import generation_loop
 from cadre.scoring.settings import ScoringSettings
 
@@ -79,11 +86,13 @@ class ReplayResult:
     seconds: float
     digest: str
     workers: int = 1
-    # Where the time went: reading and folding the log, deriving contributions, and the
-    # switch with the digest of the new generation.
+    # Where the time went: reading and folding the log, deriving contributions, and then
+    # indexing the new partitions, the switch and the digest of the new generation.
     fold_s: float = 0.0
     derive_s: float = 0.0
     digest_s: float = 0.0
+    # Of `digest_s`, building the new partitions' keys and indexes.
+    index_s: float = 0.0
     # The sum of every replay process's own peak, coordinator included.
     peak_rss_mb: float = 0.0
     # Cadres whose events several workers folded (events keyed by something other than
@@ -288,13 +297,17 @@ async def _receive(channel: Connection, expected: str) -> tuple[Any, ...]:
 
 
 async def _run_in_workers(
-    settings: ScoringSettings, generation: int, workers: int, board: _ProgressBoard
+    settings: ScoringSettings,
+    generation: int,
+    workers: int,
+    board: _ProgressBoard,
+    before_release: Callable[[], Awaitable[None]],
 ) -> tuple[int, float, float, float, int]:
     """Both phases across `workers` processes; returns (events, fold s, derive s, peak RSS
     of the workers summed, shared cadres). A cadre whose facts only one worker folded
     (every cadre, when producers key events by their subject, as ours do) is derived by
     that worker from memory; the facts of a cadre several workers folded are written to
-    the table first, and one worker derives it from there."""
+    the table first (after `before_release`), and one worker derives it from there."""
     context = multiprocessing.get_context("spawn")  # no inherited event loop or sockets
     progress: Queue[tuple[str, int, int, int]] = context.Queue()
     relay = asyncio.create_task(_relay_progress(progress, board))
@@ -316,6 +329,8 @@ async def _run_in_workers(
         folded = await asyncio.gather(*(_receive(c, "folded") for c in channels))
         holders = Counter(key for _, _, cadres in folded for key in cadres)
         shared = sorted(key for key, count in holders.items() if count > 1)
+        if shared:
+            await before_release()
         for channel, (_, _, cadres) in zip(channels, folded, strict=True):
             channel.send(sorted(set(cadres) & set(shared)))
         await asyncio.gather(*(_receive(c, "released") for c in channels))
@@ -368,21 +383,33 @@ async def replay(
         async with open_database(settings) as sessions:
             async with sessions() as session, session.begin():
                 generation = await create_generation(session, settings.group_prefix)
+
+            async def index(table: str) -> None:
+                async with sessions() as session, session.begin():
+                    # The default 64 MB would sort a large partition's index on disk.
+                    await session.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
+                    await index_partition(session, table, generation)
+
             try:
+                async with sessions() as session, session.begin():
+                    await create_partitions(session, generation, indexed=False)
                 if workers == 1:
                     events, fold_s, derive_s = await _run_here(settings, generation, board)
                     workers_peak, shared = 0.0, 0
                 else:
                     events, fold_s, derive_s, workers_peak, shared = await _run_in_workers(
-                        settings, generation, workers, board
+                        settings, generation, workers, board, lambda: index("facts")
                     )
+                indexing = time.perf_counter()
+                # Both tables at once, on two connections: one sort per core.
+                await asyncio.gather(*(index(table.name) for table in PARTITIONED_TABLES))
+                index_s = time.perf_counter() - indexing
             except BaseException as exc:
                 async with sessions() as session, session.begin():
                     await abandon_generation(session, generation)
                 if isinstance(exc, Exception):
                     raise ReplayFailed(generation, exc) from exc
                 raise
-            switching = time.perf_counter()
             async with sessions() as session, session.begin():
                 previous = await switch_to(session, generation)
             if previous is not None and not keep:
@@ -401,7 +428,8 @@ async def replay(
             workers=workers,
             fold_s=round(fold_s, 2),
             derive_s=round(derive_s, 2),
-            digest_s=round(finished - switching, 2),
+            digest_s=round(finished - indexing, 2),
+            index_s=round(index_s, 2),
             peak_rss_mb=round(peak_rss_mb() + workers_peak, 1),
             shared_cadres=shared,
         )
