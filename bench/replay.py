@@ -115,7 +115,7 @@ async def measure_size(
         f"  replay {replay['events']:,} events in {replay['seconds']:.1f} s ({rate:,.0f}/s,"
         f" {rate / raw:.0%} of raw), peak RSS {replay['peak_rss_mb']} MB;"
         f" fold {replay['fold_s']} s, derive {replay['derive_s']} s,"
-        f" index, switch and digest {replay['digest_s']} s (indexing {replay['index_s']} s)"
+        f" digest, index and switch {replay['digest_s']} s (indexing {replay['index_s']} s)"
     )
     cpu: dict[str, Any] = {}
     if account is not None:
@@ -142,7 +142,7 @@ async def measure_size(
         "phase_seconds": {
             "fold": replay["fold_s"],
             "derive": replay["derive_s"],
-            "index_switch_and_digest": replay["digest_s"],
+            "digest_index_and_switch": replay["digest_s"],
             "of_which_index": replay["index_s"],
         },
         "digest": replay["digest"],

@@ -103,7 +103,7 @@ def replay_command(
         f"generation {result.generation} is live (was {result.previous}); "
         f"{result.events:,} events in {result.seconds:.1f} s ({rate:,.0f}/s) with "
         f"{result.workers} worker(s): fold {result.fold_s:.1f} s, derive {result.derive_s:.1f} s,"
-        f" index, switch and digest {result.digest_s:.1f} s (indexing {result.index_s:.1f} s)"
+        f" digest, index and switch {result.digest_s:.1f} s (indexing {result.index_s:.1f} s)"
         + ("; the old generation was kept" if keep and result.previous else "")
     )
     if result.shared_cadres:
