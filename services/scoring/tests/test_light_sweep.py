@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cadre.devstack.pytest_plugin import DatabaseFactory
 from cadre.events.db import create_engine, migrate_async, read_session_factory, session_factory
 from cadre.events.tables import event_store
+from cadre.scoring.adapters.generations import create_partitions
 from cadre.scoring.adapters.rankings import RankingCache
 from cadre.scoring.adapters.rulesets import RulesetBook
 from cadre.scoring.adapters.tables import facts, lights, members
@@ -59,6 +60,8 @@ async def state(make_database: DatabaseFactory) -> AsyncIterator[ScoringState]:
     url = await make_database("sweep")
     await migrate_async("cadre.scoring.adapters.migrations", url)
     engine = create_engine(url)
+    async with session_factory(engine)() as session, session.begin():
+        await create_partitions(session, GENERATION, indexed=True)  # as the live one has
     settings = ScoringSettings(today=TODAY.isoformat())
     redis = Redis()  # never reached: the sweep writes no ranking
     yield ScoringState(
