@@ -13,9 +13,16 @@ from cadre.scoring.domain.ruleset import Ruleset
 
 
 # The lines are built from text fields (ISO days, UUIDs in their canonical text), so a
-# store can stream them as columns without rebuilding facts and contributions per row.
+# store can stream them as columns without rebuilding facts and contributions per row. A
+# store that joins the leading fields itself ("|" between them, in this order) passes the
+# joined text to the `_from_*` forms.
 def fact_text(cadre_id: str, day: str, metric: str, event_id: str) -> str:
-    return f"f|{cadre_id}|{day}|{metric}|{event_id}"
+    return fact_text_from_key(f"{cadre_id}|{day}|{metric}|{event_id}")
+
+
+def fact_text_from_key(key: str) -> str:
+    """`key`: cadre id, day, metric and event id, joined by "|"."""
+    return f"f|{key}"
 
 
 def contribution_text(
@@ -28,10 +35,16 @@ def contribution_text(
     points: float,
     voided: bool,
 ) -> str:
-    return (
-        f"c|{cadre_id}|{day}|{dimension}|{rule}|{event_id}|{raw_points:.6f}|{points:.6f}"
-        f"|{int(voided)}"
+    return contribution_text_from_prefix(
+        f"{cadre_id}|{day}|{dimension}|{rule}|{event_id}|", raw_points, points, voided
     )
+
+
+def contribution_text_from_prefix(
+    prefix: str, raw_points: float, points: float, voided: bool
+) -> str:
+    """`prefix`: cadre id, day, dimension, rule and event id, each followed by "|"."""
+    return f"c|{prefix}{raw_points:.6f}|{points:.6f}|{int(voided)}"
 
 
 def fact_line(fact: Fact) -> str:
