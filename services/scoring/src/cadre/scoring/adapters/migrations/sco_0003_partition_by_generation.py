@@ -11,7 +11,7 @@ Revises: sco_0002
 import sqlalchemy as sa
 from alembic import op
 
-from cadre.scoring.adapters.generations import create_partitions_sql
+from cadre.scoring.adapters.generations import create_partitions_sql, index_partition_sql
 from cadre.scoring.adapters.tables import DAILY_COUNTERS_VIEW
 
 revision = "sco_0003"
@@ -57,12 +57,16 @@ def upgrade() -> None:
             " FROM contributions_unpartitioned"
         )
     )
-    for generation in sorted(found):
-        for statement in create_partitions_sql(generation, indexed=True):
+    generations = sorted(found)
+    for generation in generations:
+        for statement in create_partitions_sql(generation, indexed=False):
             op.execute(statement)
     for table in ("facts", "contributions"):
         op.execute(f"INSERT INTO {table} SELECT * FROM {table}_unpartitioned")
         op.execute(f"DROP TABLE {table}_unpartitioned")
+        for generation in generations:  # indexed once filled, as a replay does
+            for statement in index_partition_sql(table, generation):
+                op.execute(statement)
     op.execute(DAILY_COUNTERS_VIEW)
 
 
