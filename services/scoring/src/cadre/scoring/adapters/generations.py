@@ -3,7 +3,7 @@ beside the live one; `switch_to` moves the pointer in one transaction.
 
 Each generation has its own partition of the facts and contributions tables. A live
 generation's partitions are indexed from the start; a replay's are created bare, loaded,
-and indexed before the switch (`index_partitions`): at 2,000 cadres x 90 days, building
+and indexed before the switch (`index_partition`): at 2,000 cadres x 90 days, building
 the indexes once took PostgreSQL 1.3 s where maintaining them row by row during the load
 took the derive phase from 2.4 s to 5.2 s."""
 
