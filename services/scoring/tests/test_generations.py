@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from alembic import command
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.devstack.pytest_plugin import DatabaseFactory
@@ -28,6 +29,7 @@ from cadre.scoring.adapters.generations import (
     create_partitions,
     drop_generation,
     index_partition,
+    without_stalling_reads,
 )
 from cadre.scoring.adapters.projection import ScoringProjection, fact_of_row
 from cadre.scoring.adapters.rulesets import RulesetBook
@@ -146,6 +148,52 @@ async def test_dropping_a_generation_forgets_its_rows_and_dedup_records(
         assert await _partitions(session) == {f"facts_g{kept}", f"contributions_g{kept}"}
         consumers = set(await session.scalars(sa.select(processed_events.c.consumer)))
         assert consumers == {consumer_group(PREFIX, kept)}
+
+
+async def test_a_partition_waiting_for_a_long_read_lets_other_reads_through(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Creating a generation's partitions locks the tables exclusively. Behind a long read
+    it gives up after its lock timeout and tries again, so the reads that come meanwhile
+    (the live radars) are held up for at most that long, not until the long read ends."""
+    async with sessions() as session, session.begin():
+        live = await _new_generation(session)
+        await _fill(session, live)
+    async with sessions() as long_read, long_read.begin():
+        await long_read.execute(sa.select(sa.func.count()).select_from(facts))  # holds on
+        creating = asyncio.create_task(
+            without_stalling_reads(
+                sessions,
+                lambda session: create_partitions(session, live + 1, indexed=False),
+                lock_timeout_s=0.2,
+                pause_s=0.05,
+            )
+        )
+        for _ in range(5):  # reads while the creation keeps trying
+            async with sessions() as reader:
+                count = await asyncio.wait_for(
+                    reader.scalar(sa.select(sa.func.count()).select_from(facts)), timeout=2
+                )
+            assert count == 1
+            await asyncio.sleep(0.1)
+        assert not creating.done(), "it waits for the long read to end"
+    await asyncio.wait_for(creating, timeout=10)
+    async with sessions() as session:
+        assert await _partitions(session, live + 1) == {
+            f"facts_g{live + 1}",
+            f"contributions_g{live + 1}",
+        }
+
+    async with sessions() as long_read, long_read.begin():
+        await long_read.execute(sa.select(sa.func.count()).select_from(facts))
+        with pytest.raises(DBAPIError, match="lock"):  # and it does not try forever
+            await without_stalling_reads(
+                sessions,
+                lambda session: drop_generation(session, live + 1),
+                lock_timeout_s=0.1,
+                attempts=3,
+                pause_s=0.01,
+            )
 
 
 async def test_facts_are_stored_as_folded_whatever_their_tags(

@@ -9,12 +9,16 @@ took the derive phase from 2.4 s to 5.2 s."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cadre.events.logging import get_logger
 from cadre.events.tables import processed_events
 from cadre.scoring.adapters.tables import (
     GENERATION_TABLES,
@@ -24,6 +28,9 @@ from cadre.scoring.adapters.tables import (
     lights,
     read_pointer,
 )
+
+log = get_logger(__name__)
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 def consumer_group(prefix: str, generation: int) -> str:
@@ -64,6 +71,38 @@ async def create_partitions(session: AsyncSession, generation: int, *, indexed: 
     an exclusive lock on the partitioned tables until the transaction ends."""
     for statement in create_partitions_sql(generation, indexed=indexed):
         await session.execute(sa.text(statement))
+
+
+async def without_stalling_reads(
+    sessions: async_sessionmaker[AsyncSession],
+    change: Callable[[AsyncSession], Awaitable[None]],
+    *,
+    lock_timeout_s: float = 2.0,
+    attempts: int = 150,
+    pause_s: float = 1.0,
+) -> None:
+    """Run `change` in a transaction of its own that gives up a lock it cannot have within
+    `lock_timeout_s`, and try again after `pause_s`, up to `attempts` times. Creating or
+    dropping a partition locks its partitioned table exclusively: waiting behind a long
+    read, it would hold up every read queued after it (the live radars), where giving up
+    holds them up for at most `lock_timeout_s`."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with sessions() as session, session.begin():
+                timeout_ms = max(1, round(lock_timeout_s * 1000))
+                await session.execute(sa.text(f"SET LOCAL lock_timeout = {timeout_ms}"))
+                await change(session)
+            return
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE or attempt == attempts:
+                raise
+            log.warning(
+                "the scoring tables are busy, trying again",
+                attempt=attempt,
+                of=attempts,
+                retry_in_s=pause_s,
+            )
+            await asyncio.sleep(pause_s)
 
 
 async def index_partition(session: AsyncSession, table: str, generation: int) -> None:

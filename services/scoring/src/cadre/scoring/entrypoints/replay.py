@@ -52,6 +52,7 @@ from cadre.scoring.adapters.generations import (
     drop_generation,
     index_partition,
     switch_to,
+    without_stalling_reads,
 )
 from cadre.scoring.adapters.projection import CadreKey, ScoringProjection
 from cadre.scoring.adapters.rankings import RankingCache
@@ -396,8 +397,9 @@ async def replay(
                     await index_partition(session, table, generation)
 
             try:
-                async with sessions() as session, session.begin():
-                    await create_partitions(session, generation, indexed=False)
+                await without_stalling_reads(
+                    sessions, lambda session: create_partitions(session, generation, indexed=False)
+                )
                 if workers == 1:
                     events, fold_s, derive_s = await _run_here(settings, generation, board)
                     workers_peak, shared = 0.0, 0
@@ -424,16 +426,18 @@ async def replay(
                 # generation before the switch: the two overlap (PostgreSQL sorts for both).
                 index_s, fingerprint = await asyncio.gather(build_indexes(), take_digest())
             except BaseException as exc:
-                async with sessions() as session, session.begin():
-                    await abandon_generation(session, generation)
+                await without_stalling_reads(
+                    sessions, lambda session: abandon_generation(session, generation)
+                )
                 if isinstance(exc, Exception):
                     raise ReplayFailed(generation, exc) from exc
                 raise
             async with sessions() as session, session.begin():
                 previous = await switch_to(session, generation)
             if previous is not None and not keep:
-                async with sessions() as session, session.begin():
-                    await drop_generation(session, previous)
+                await without_stalling_reads(
+                    sessions, lambda session: drop_generation(session, previous)
+                )
                 await RankingCache(redis, ttl_s=settings.ranking_ttl_s).drop_generation(previous)
         finished = time.perf_counter()
         return ReplayResult(
