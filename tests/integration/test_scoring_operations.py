@@ -155,7 +155,10 @@ async def test_two_instances_agree_with_one_also_after_one_is_killed(setup: Setu
     first, second = setup.instance("a"), setup.instance("b")
     try:
         activity = setup.synthetic.activity()
-        await setup.publish(activity)
+        # Half now, the rest after the kill: killed mid-stream by construction. With all
+        # of it published at once, both could finish between two looks (seen in CI).
+        half = len(activity) // 2
+        await setup.publish(activity[:half])
         await eventually(
             lambda: _at_least(setup, setup.expected_facts // 3),
             timeout_s=90,
@@ -163,6 +166,7 @@ async def test_two_instances_agree_with_one_also_after_one_is_killed(setup: Setu
         )
         kill_process(second)  # SIGKILL: its partitions move to the survivor
         assert await setup.fact_rows() < setup.expected_facts, "killed mid-stream"
+        await setup.publish(activity[half:])
         await eventually(
             lambda: _digest_is(setup, setup.expected_digest),
             timeout_s=120,
@@ -179,7 +183,8 @@ async def test_two_instances_agree_with_one_also_after_one_is_killed(setup: Setu
 
 async def test_a_single_instance_killed_mid_stream_counts_every_event_once(setup: Setup) -> None:
     events = setup.synthetic.events
-    await setup.publish(events)
+    half = len(events) // 2  # the rest after the kill: killed mid-stream by construction
+    await setup.publish(events[:half])
     instance = setup.instance("first")
     try:
         await eventually(
@@ -190,6 +195,7 @@ async def test_a_single_instance_killed_mid_stream_counts_every_event_once(setup
     finally:
         kill_process(instance)
     assert await setup.fact_rows() < setup.expected_facts, "killed mid-stream"
+    await setup.publish(events[half:])
     restarted = setup.instance("second")
     try:
         await eventually(
