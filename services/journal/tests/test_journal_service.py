@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,8 +69,14 @@ class Journal:
     async def publish(self, events: list[AnyEvent]) -> None:
         await publish_events(self.bootstrap, events, lambda e: self.topics[e.source])
 
-    async def emitted(self, event_type: str, at_least: int = 1) -> list[dict[str, Any]]:
-        """The journal's events of this tenant and type on Kafka (distinct ids)."""
+    async def emitted(
+        self,
+        event_type: str,
+        at_least: int = 1,
+        where: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> list[dict[str, Any]]:
+        """The journal's events of this tenant and type on Kafka (distinct ids), of those
+        `where` accepts: waits for `at_least` of those, not of any of the tenant's."""
 
         def mine(records: list[Any]) -> list[dict[str, Any]]:
             found: dict[str, dict[str, Any]] = {}
@@ -80,7 +86,9 @@ class Journal:
                     continue
                 event = decode(record.headers, record.value)
                 if event.tenant == self.tenant:
-                    found[str(event.id)] = event.model_dump(mode="json")
+                    dumped = event.model_dump(mode="json")
+                    if where(dumped):
+                        found[str(event.id)] = dumped
             return list(found.values())
 
         records = await read_topic(
@@ -203,11 +211,9 @@ async def test_an_entry_with_a_photo_gets_a_real_thumbnail_and_is_published(
     assert (
         await journal.client.get(attachment["url"], headers=journal.cadre(2))
     ).status_code == 404
-    published = [
-        e
-        for e in await journal.emitted("journal.entry_posted")
-        if e["data"]["entry_id"] == entry["entry_id"]
-    ]
+    published = await journal.emitted(
+        "journal.entry_posted", where=lambda e: e["data"]["entry_id"] == entry["entry_id"]
+    )
     assert published[0]["data"]["attachments"][0]["sha256"] == attachment["sha256"]
     assert published[0]["data"]["tags"] == ["publicity"]
 
@@ -262,10 +268,14 @@ async def test_edits_keep_the_history_and_publish_a_new_revision(journal: Journa
         f"/v1/entries/{entry['entry_id']}/history", headers=journal.cadre(6)
     )
     assert [(r["revision"], r["text"][:2]) for r in history.json()] == [(1, "初稿"), (2, "定稿")]
+    # This entry's two events: the tenant's other entries must not satisfy the wait early.
     revisions = [
         e["data"]["revision"]
-        for e in await journal.emitted("journal.entry_posted", at_least=2)
-        if e["data"]["entry_id"] == entry["entry_id"]
+        for e in await journal.emitted(
+            "journal.entry_posted",
+            at_least=2,
+            where=lambda e: e["data"]["entry_id"] == entry["entry_id"],
+        )
     ]
     assert sorted(revisions) == [1, 2]
 
@@ -391,11 +401,11 @@ async def test_leader_reactions_need_a_reason_and_the_right_scope(journal: Journ
     finally:
         journal.settings.reaction_levels.pop(journal.tenant)
 
-    reacted = [
-        e
-        for e in await journal.emitted("journal.entry_reacted", at_least=3)
-        if e["data"]["entry_id"] == entry["entry_id"]
-    ]
+    reacted = await journal.emitted(
+        "journal.entry_reacted",
+        at_least=3,
+        where=lambda e: e["data"]["entry_id"] == entry["entry_id"],
+    )
     assert sorted((e["actor"], e["data"]["reaction"]) for e in reacted) == [
         ("leader-county", "dislike"),
         ("leader-east", "dislike"),
@@ -403,11 +413,9 @@ async def test_leader_reactions_need_a_reason_and_the_right_scope(journal: Journ
     ]
     assert {e["data"]["dimension"] for e in reacted} == {"communication"}
     assert all(e["subject"] == "c002" for e in reacted)
-    [retracted] = [
-        e
-        for e in await journal.emitted("journal.reaction_retracted")
-        if e["data"]["entry_id"] == entry["entry_id"]
-    ]
+    [retracted] = await journal.emitted(
+        "journal.reaction_retracted", where=lambda e: e["data"]["entry_id"] == entry["entry_id"]
+    )
     assert retracted["data"]["reaction"] == "dislike"
 
 
@@ -473,9 +481,14 @@ async def test_endorsements_between_colleagues_once_a_week_and_reciprocal_pairs_
         json={"cadre_id": "c008", "dimension": "learning", "reason": "帮我整理材料"},
     )
     assert flagged.json()["reciprocal"] is True
+    ours = {flagged.json()["endorsement_id"], first.json()["endorsement_id"]}
     events = {
         e["data"]["endorsement_id"]: e
-        for e in await journal.emitted("journal.peer_endorsed", at_least=2)
+        for e in await journal.emitted(
+            "journal.peer_endorsed",
+            at_least=2,
+            where=lambda e: e["data"]["endorsement_id"] in ours,
+        )
     }
     assert events[flagged.json()["endorsement_id"]]["data"]["reciprocal"] is True
     assert events[first.json()["endorsement_id"]]["subject"] == "c002"
@@ -506,11 +519,11 @@ async def test_a_unit_task_fans_out_to_the_members_of_the_subtree(journal: Journ
     east = sorted(journal.synthetic.cadre_id(n) for n in range(0, 12, 2))
     assert assigned["assignees"] == 6
     assert sorted(t["cadre_id"] for t in assigned["tasks"]) == east
-    events = [
-        e
-        for e in await journal.emitted("journal.task_assigned", at_least=6)
-        if e["data"]["group_id"] == assigned["group_id"]
-    ]
+    events = await journal.emitted(
+        "journal.task_assigned",
+        at_least=6,
+        where=lambda e: e["data"]["group_id"] == assigned["group_id"],
+    )
     assert sorted(e["subject"] for e in events) == east
 
     mine = {t["cadre_id"]: t for t in assigned["tasks"]}
@@ -561,8 +574,9 @@ async def test_a_unit_task_fans_out_to_the_members_of_the_subtree(journal: Journ
     types = {
         e["type"]
         for kind in ("task_completed", "task_graded", "task_reopened", "task_cancelled")
-        for e in await journal.emitted(f"journal.{kind}")
-        if e["data"]["task_id"] in (task_id, other)
+        for e in await journal.emitted(
+            f"journal.{kind}", where=lambda e: e["data"]["task_id"] in (task_id, other)
+        )
     }
     assert types == {
         "journal.task_completed",
@@ -600,9 +614,9 @@ async def test_overdue_is_emitted_once_across_restarts(journal: Journal) -> None
         await asyncio.sleep(1.5)
     assert await note_overdue(journal.app.state.sessions, datetime.now(UTC)) == 0
     await asyncio.sleep(1)
-    overdue = [
-        e for e in await journal.emitted("journal.task_overdue") if e["data"]["task_id"] == task_id
-    ]
+    overdue = await journal.emitted(
+        "journal.task_overdue", where=lambda e: e["data"]["task_id"] == task_id
+    )
     assert len(overdue) == 1
     assert overdue[0]["data"]["penalty_points"] == 4
     assert overdue[0]["occurred_at"].startswith(due.isoformat()[:19])
@@ -724,11 +738,9 @@ async def test_study_reaches_the_unit_and_the_monthly_shortfall_is_queryable(
     assert len(short) == 6
     hidden = await journal.client.get("/v1/cadres/c001/study-shortfall", headers=journal.cadre(3))
     assert hidden.status_code == 404
-    [completed] = [
-        e
-        for e in await journal.emitted("journal.study_completed")
-        if e["data"]["study_id"] == study_id
-    ]
+    [completed] = await journal.emitted(
+        "journal.study_completed", where=lambda e: e["data"]["study_id"] == study_id
+    )
     assert completed["data"] == {"study_id": study_id, "party_theory": True, "minutes": 45}
 
 
