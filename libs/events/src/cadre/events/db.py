@@ -107,6 +107,10 @@ def is_infrastructure_error(exc: BaseException) -> bool:
             return True
         # asyncpg reports a restarting server as a plain DBAPIError: without this, events
         # applied during a PostgreSQL restart were dead-lettered (the fault test lost one).
-        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-        return sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+        return sqlstate(exc).startswith(UNAVAILABLE_SQLSTATES)
     return False
+
+
+def sqlstate(exc: DBAPIError) -> str:
+    """The server's SQLSTATE for the error, or "" when the driver gave none."""
+    return getattr(exc.orig, "sqlstate", None) or ""

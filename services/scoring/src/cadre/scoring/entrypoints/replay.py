@@ -36,7 +36,6 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,8 +49,9 @@ from cadre.scoring.adapters.generations import (
     create_generation,
     create_partitions,
     drop_generation,
-    index_partition,
+    index_loaded_partition,
     switch_to,
+    without_parallel_workers,
     without_stalling_reads,
 )
 from cadre.scoring.adapters.projection import CadreKey, ScoringProjection
@@ -388,13 +388,7 @@ async def replay(
 
             async def index(table: str) -> None:
                 async with sessions() as session, session.begin():
-                    # The default 64 MB would sort a large partition's index on disk. No
-                    # parallel workers: the indexes and the digest are built side by side
-                    # and already keep every core busy (the phase took 10.0 s with them
-                    # against 8.3 s without, at 10,000 x 90).
-                    await session.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
-                    await session.execute(sa.text("SET LOCAL max_parallel_maintenance_workers = 0"))
-                    await index_partition(session, table, generation)
+                    await index_loaded_partition(session, table, generation)
 
             try:
                 await without_stalling_reads(
@@ -416,10 +410,7 @@ async def replay(
 
                 async def take_digest() -> str:
                     async with sessions() as session, session.begin():
-                        # No parallel workers either (see `index`).
-                        await session.execute(
-                            sa.text("SET LOCAL max_parallel_workers_per_gather = 0")
-                        )
+                        await without_parallel_workers(session)
                         return await queries.generation_digest(session, generation)
 
                 # The digest needs no index, and nothing but this replay writes the new
