@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -22,10 +23,16 @@ from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cadre.events.db import create_engine, migrate, read_session_factory, session_factory
+from cadre.events.db import (
+    autocommit_engine,
+    create_engine,
+    migrate,
+    read_session_factory,
+    session_factory,
+)
 from cadre.events.idempotency import IdempotencyMiddleware
 from cadre.events.logging import configure_logging, get_logger
 from cadre.events.metrics import HTTP_REQUESTS
@@ -52,6 +59,11 @@ class ServiceRuntime:
     broker: KafkaBroker
     relay: OutboxRelay | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @functools.cached_property
+    def autocommit(self) -> AsyncEngine:
+        """`engine` where each statement commits on its own (`autocommit_engine`)."""
+        return autocommit_engine(self.engine)
 
 
 SubscriberSetup = Callable[[ServiceRuntime], None]
@@ -308,6 +320,14 @@ def request_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     """The service's session factory, for route handlers."""
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     return sessions
+
+
+def request_connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection]:
+    """An autocommit connection from the service's pool, without an ORM session, for the
+    hottest routes: a session's own bookkeeping cost a check-in about 60 µs of CPU
+    (measured). Each statement commits on its own (`autocommit_engine`)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.autocommit.connect()
 
 
 def request_read_sessions(request: Request) -> async_sessionmaker[AsyncSession]:

@@ -11,9 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cadre.events.catalogue import AnyEvent, parse_event
+from cadre.events.db import fetch_one
 from cadre.events.envelope import EventEnvelope
 from cadre.events.tables import OUTBOX_CHANNEL, event_store
 from cadre.events.wire import encode
@@ -32,7 +33,7 @@ class ConcurrencyError(Exception):
         self.actual_version = actual_version
 
 
-async def stream_version(session: AsyncSession, stream_id: str) -> int:
+async def stream_version(session: AsyncSession | AsyncConnection, stream_id: str) -> int:
     result = await session.execute(
         sa.select(sa.func.coalesce(sa.func.max(event_store.c.stream_version), 0)).where(
             event_store.c.stream_id == stream_id
@@ -105,7 +106,7 @@ def _append_with_row_sql(table: sa.Table, columns: tuple[str, ...]) -> sa.TextCl
 
 
 async def append(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     stream_id: str,
     expected_version: int,
     events: Sequence[EventEnvelope],
@@ -119,7 +120,7 @@ async def append(
     `ConcurrencyError` nothing of this append remains in the transaction.
 
     `state_row` goes in with the events in one statement. Outside a transaction (an
-    autocommit session) that statement is the whole write; use it there only for a new
+    autocommit session or connection) that statement is the whole write; use it there only for a new
     stream, where no other append can take the versions part-way through.
     """
     if not events:
@@ -159,8 +160,10 @@ async def append(
         columns = tuple(state_row.values)
         statement = _append_with_row_sql(state_row.table, columns)
         params.update({f"state_{name}": state_row.values[name] for name in columns})
-    connection = await session.connection()
-    inserted = (await connection.execute(statement, params)).one().inserted
+    connection = session if isinstance(session, AsyncConnection) else await session.connection()
+    result = await fetch_one(connection, statement, params)
+    assert result is not None  # the statement's SELECT always gives one row
+    inserted = result["inserted"]
     if inserted != len(events):
         if inserted:
             # Lost the race part-way through a multi-event append: take back what went in.

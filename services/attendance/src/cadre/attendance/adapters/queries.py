@@ -15,6 +15,7 @@ from cadre.attendance.adapters.tables import (
 from cadre.attendance.domain.geo import Fence
 from cadre.attendance.domain.spoofing import Fix
 from cadre.events.calendar import WorkdayCalendar
+from cadre.events.db import fetch_one
 from cadre.events.replica import Person
 
 __all__ = ["BoundDevice", "CheckInContext", "Person", "check_in_context", "person"]
@@ -97,43 +98,44 @@ async def check_in_context(
     """`lock_device`: lock the device row until the transaction ends (to bind, rebind or
     count a mismatch). Outside a transaction the lock would end with the statement, and
     taking it would still cost a transaction id and a disk flush."""
-    row = (
-        await connection.execute(
-            _CHECK_IN_CONTEXT_LOCKED if lock_device else _CHECK_IN_CONTEXT,
-            {
-                "tenant": tenant,
-                "cadre_id": cadre_id,
-                "at": fix.occurred_at,
-                "lat": fix.lat,
-                "lon": fix.lon,
-            },
-        )
-    ).first()
+    row = await fetch_one(
+        connection,
+        _CHECK_IN_CONTEXT_LOCKED if lock_device else _CHECK_IN_CONTEXT,
+        {
+            "tenant": tenant,
+            "cadre_id": cadre_id,
+            "at": fix.occurred_at,
+            "lat": fix.lat,
+            "lon": fix.lon,
+        },
+    )
     if row is None:
         return None
     person = Person(
         cadre_id,
-        row.unit_id,
-        row.path or token_unit_path,  # the replica may not have seen the unit yet
-        row.stationed,
-        row.active,
-        row.registered_on,
-        row.leader_level,
+        row["unit_id"],
+        row["path"] or token_unit_path,  # the replica may not have seen the unit yet
+        row["stationed"],
+        row["active"],
+        row["registered_on"],
+        row["leader_level"],
     )
     device = None
-    if row.device is not None:
-        device_id, mismatches, last_mismatch_at = row.device
+    if row["device"] is not None:
+        device_id, mismatches, last_mismatch_at = row["device"]
         device = BoundDevice(device_id, mismatches, last_mismatch_at)
     return CheckInContext(
         person=person,
         device=device,
-        fences=[Fence(lat, lon, radius_m) for lat, lon, radius_m in row.fences],
-        neighbours=[Fix(at, lat, lon) for at, lat, lon in row.neighbours],
-        same_coordinates=[(lat, lon, day) for lat, lon, day in row.same_coordinates],
+        fences=[Fence(lat, lon, radius_m) for lat, lon, radius_m in row["fences"]],
+        neighbours=[Fix(at, lat, lon) for at, lat, lon in row["neighbours"]],
+        same_coordinates=[(lat, lon, day) for lat, lon, day in row["same_coordinates"]],
     )
 
 
-async def approved_leave_on(session: AsyncSession, tenant: str, cadre_id: str, day: date) -> bool:
+async def approved_leave_on(
+    session: AsyncSession | AsyncConnection, tenant: str, cadre_id: str, day: date
+) -> bool:
     found = await session.scalar(
         sa.select(sa.func.count())
         .select_from(leaves)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cadre.attendance.adapters import queries
 from cadre.attendance.adapters.tables import check_ins, devices
@@ -18,6 +18,7 @@ from cadre.attendance.domain.geo import within_any
 from cadre.attendance.domain.spoofing import Fix, SpoofPolicy, suspicions
 from cadre.attendance.entrypoints.common import (
     CurrentPrincipal,
+    connection_of,
     read_sessions_of,
     sessions_of,
     settings_of,
@@ -126,8 +127,7 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
     # transaction: one read, then one statement that writes the events, their outbox rows
     # and the check-in together (BEGIN and COMMIT were two of five round trips). Binding,
     # a rebound phone and a foreign phone go through the locked transaction below.
-    async with read_sessions_of(request)() as session:
-        connection = await session.connection()
+    async with connection_of(request) as connection:
         known = _registered(
             await queries.check_in_context(
                 connection, tenant, cadre_id, principal.unit_path, fix, lock_device=False
@@ -135,7 +135,7 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
         )
         if known.device is not None and known.device.device_id == body.device_id:
             mismatches = _recent_mismatches(known.device, now, settings.mismatch_history_days)
-            return await _record(session, request, principal, body, known, day, now, mismatches)
+            return await _record(connection, request, principal, body, known, day, now, mismatches)
     return await _check_in_locked(request, principal, body, fix, day, now)
 
 
@@ -250,7 +250,7 @@ async def _check_in_locked(
 
 
 async def _record(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     request: Request,
     principal: Principal,
     body: CheckInIn,

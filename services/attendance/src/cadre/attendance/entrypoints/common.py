@@ -6,12 +6,19 @@ from fastapi import Request
 
 from cadre.attendance.settings import AttendanceSettings
 from cadre.events.auth import CurrentPrincipal
-from cadre.events.service import request_read_sessions, request_sessions
+from cadre.events.service import request_connection, request_read_sessions, request_sessions
 
-__all__ = ["CurrentPrincipal", "read_sessions_of", "sessions_of", "settings_of"]
+__all__ = [
+    "CurrentPrincipal",
+    "connection_of",
+    "read_sessions_of",
+    "sessions_of",
+    "settings_of",
+]
 
 sessions_of = request_sessions
 read_sessions_of = request_read_sessions
+connection_of = request_connection
 
 
 def settings_of(request: Request) -> AttendanceSettings:
