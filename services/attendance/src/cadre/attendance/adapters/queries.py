@@ -54,7 +54,7 @@ class CheckInContext:
 # One statement instead of six (the device row included): a check-in is the hottest write
 # path, and each round trip through SQLAlchemy and asyncpg costs more than the query itself
 # (profiled under load).
-_CHECK_IN_CONTEXT_SQL = """
+CHECK_IN_CONTEXT_SQL = """
     SELECT p.unit_id, p.stationed, p.active, p.registered_on, p.leader_level, u.path,
         ARRAY(SELECT ROW(f.lat, f.lon, f.radius_m) FROM fences f
               WHERE f.tenant = p.tenant AND f.unit_id = p.unit_id) AS fences,
@@ -80,8 +80,8 @@ _CONTEXT_PARAMETERS = (
     sa.bindparam("lat", type_=sa.Float),
     sa.bindparam("lon", type_=sa.Float),
 )
-_CHECK_IN_CONTEXT = sa.text(_CHECK_IN_CONTEXT_SQL.format(lock="")).bindparams(*_CONTEXT_PARAMETERS)
-_CHECK_IN_CONTEXT_LOCKED = sa.text(_CHECK_IN_CONTEXT_SQL.format(lock="FOR UPDATE")).bindparams(
+_CHECK_IN_CONTEXT = sa.text(CHECK_IN_CONTEXT_SQL.format(lock="")).bindparams(*_CONTEXT_PARAMETERS)
+_CHECK_IN_CONTEXT_LOCKED = sa.text(CHECK_IN_CONTEXT_SQL.format(lock="FOR UPDATE")).bindparams(
     *_CONTEXT_PARAMETERS
 )
 

@@ -56,6 +56,9 @@ check_ins = sa.Table(
     sa.Column("late_sync", sa.Boolean, nullable=False),
     sa.Column("flags", pg.ARRAY(sa.Text), nullable=False),
     sa.Index("ix_check_ins_cadre_time", "tenant", "cadre_id", "occurred_at"),
+    # The spoofing check's "earlier check-ins at the very spot": without it, every check-in
+    # read the cadre's whole history (about 500 rows a year) to find the few that match.
+    sa.Index("ix_check_ins_cadre_spot", "tenant", "cadre_id", "lat", "lon"),
 )
 leaves = sa.Table(
     "leaves",
