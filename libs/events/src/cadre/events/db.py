@@ -110,10 +110,11 @@ _WRAPPED_AS: tuple[tuple[type[Exception], type[DBAPIError]], ...] = (
 )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _positional(statement: TextClause) -> tuple[str, tuple[str, ...]]:
     """The statement as SQLAlchemy would send it through asyncpg ($1, $2 and the same
-    casts), and which named parameter goes where; compiled once per statement."""
+    casts), and which named parameter goes where; compiled once per statement object, so
+    build statements once (module constants), not per call."""
     compiled = statement.compile(dialect=_ASYNCPG)
     return compiled.string, tuple(compiled.positiontup or ())
 

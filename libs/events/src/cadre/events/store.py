@@ -120,8 +120,8 @@ async def append(
     `ConcurrencyError` nothing of this append remains in the transaction.
 
     `state_row` goes in with the events in one statement. Outside a transaction (an
-    autocommit session or connection) that statement is the whole write; use it there only for a new
-    stream, where no other append can take the versions part-way through.
+    autocommit session or connection) that statement is the whole write; use it there only
+    for a new stream, where no other append can take the versions part-way through.
     """
     if not events:
         return expected_version
