@@ -13,11 +13,11 @@ long before Kafka or PostgreSQL do. It runs in two phases:
    several workers hold is the exception the coordinator looks for: those facts go to
    the table first, and one worker derives the cadre from there.
 The generation's partitions of facts and contributions are loaded bare; the coordinator
-builds their keys and indexes once the workers are done (the facts key first, before
-anything is released, when some cadre is shared: its facts go in with ON CONFLICT),
-while it digests the new generation: the digest is of exactly what was replayed. Then it
-switches the pointer. A replay that fails leaves no rows behind: its generation is
-marked failed and emptied."""
+builds their keys and indexes once the workers are done (the facts partition's, its key
+among them, before anything is released when some cadre is shared: that cadre's facts go
+in with ON CONFLICT, which needs the key), while it digests the new generation: the
+digest is of exactly what was replayed. Then it switches the pointer. A replay that
+fails leaves no rows behind: its generation is marked failed and emptied."""
 
 from __future__ import annotations
 
