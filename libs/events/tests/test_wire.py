@@ -9,7 +9,15 @@ import pytest
 from cadre.events.catalogue import EVENT_TYPES
 from cadre.events.samples import sample_event
 from cadre.events.topics import ALL_EVENT_TOPICS, dlq_topic, events_topic, topic_for_type
-from cadre.events.wire import MalformedMessage, decode, encode, header_map, header_text
+from cadre.events.wire import (
+    ATTRIBUTE_HEADERS,
+    MalformedMessage,
+    decode,
+    encode,
+    envelope_attributes,
+    header_map,
+    header_text,
+)
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
@@ -78,3 +86,53 @@ def test_one_header_is_read_as_the_whole_map_and_decoding_read_it() -> None:
     assert header_text(headers, "ce_type") == header_map(headers)["ce_type"]
     assert header_text(headers, "ce_type") == decode(headers, record.value).type
     assert header_text(headers, "ce_missing") is None
+
+
+def _one_by_one(headers: list[tuple[str, object]]) -> dict[str, str]:
+    return {
+        field: text
+        for field, header in ATTRIBUTE_HEADERS.items()
+        if (text := header_map(headers).get(header)) is not None
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "as sent",
+        "correlation and causation",
+        "a repeated type, the last wins",
+        "an optional header missing",
+        "a required header missing",
+        "a header that is not UTF-8",
+        "a header that is a str",
+        "a header that is None",
+        "a bytearray",
+    ],
+)
+def test_envelope_attributes_read_every_kind_of_header_as_header_map_does(change: str) -> None:
+    """The usual record is read without a loop over its headers; any other takes the slow
+    path, and both give the attributes `header_map` gives."""
+    event = sample_event("journal.journal_missed", correlation_id="req-1", causation_id="e-0")
+    headers: list[tuple[str, object]] = list(encode(event).headers)
+    by_name = dict(headers)
+    if change == "correlation and causation":
+        assert "ce_causationid" in by_name
+    elif change == "a repeated type, the last wins":
+        headers = [("ce_type", b"journal.task_assigned"), *headers, ("ce_type", b"x.y")]
+    elif change == "an optional header missing":
+        headers = [(n, v) for n, v in headers if n != "ce_recordedat"]
+    elif change == "a required header missing":
+        headers = [(n, v) for n, v in headers if n != "ce_tenant"]
+    elif change == "a header that is not UTF-8":
+        headers.append(("ce_actor", b"\xffleader"))
+    elif change == "a header that is a str":
+        headers.append(("ce_subject", "c-7"))
+    elif change == "a header that is None":
+        headers.append(("ce_causationid", None))
+    elif change == "a bytearray":
+        headers.append(("ce_id", bytearray(str(event.id).encode())))
+    attributes = envelope_attributes(headers)
+    assert attributes == _one_by_one(headers)
+    if change == "as sent":
+        assert decode(headers, encode(event).value) == event

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cadre.events.catalogue import AnyEvent, CheckedIn
+from cadre.events.catalogue import AnyEvent, CheckedIn, DayClosed
 from cadre.events.samples import SAMPLE_DATA, all_samples, sample_event
-from cadre.events.vocabulary import CheckInMode, Dimension
+from cadre.events.vocabulary import CheckInMode, DayStatus, Dimension
 from cadre.events.wire import encode
 from cadre.scoring.domain.contributions import contributions, explain, radar
 from cadre.scoring.domain.digest import digest_of_events
@@ -404,7 +404,17 @@ def _check_ins() -> list[AnyEvent]:
     ]
 
 
-@pytest.mark.parametrize("sample", [*all_samples(), *_check_ins(), *UNIVERSE], ids=str)
+def _closed_days() -> list[AnyEvent]:
+    return [
+        event("attendance.day_closed", status=status.value, workday=workday)
+        for status in DayStatus
+        for workday in (False, True)
+    ]
+
+
+@pytest.mark.parametrize(
+    "sample", [*all_samples(), *_check_ins(), *_closed_days(), *UNIVERSE], ids=str
+)
 def test_no_event_that_yields_a_fact_is_left_out_before_validation(sample: AnyEvent) -> None:
     """The consumer skips records `may_yield_facts` rejects without validating them, so it
     must never reject one that `facts_of` turns into a fact."""
@@ -428,3 +438,16 @@ def test_check_ins_are_read_only_as_meetings_and_doubtful_payloads_are_validated
     # Anything not plainly another mode goes on to validation, which reports it.
     for payload in (b"{not json", b"[1, 2]", b'{"mode": 3}', b"{}", None):
         assert may_yield_facts(checked_in, payload)
+
+
+def test_closed_days_are_read_only_when_they_count_and_doubtful_payloads_are_validated() -> None:
+    day_closed = "attendance.day_closed"
+    read = {
+        (sample.data.status, sample.data.workday)
+        for sample in _closed_days()
+        if isinstance(sample, DayClosed) and may_yield_facts(day_closed, encode(sample).value)
+    }
+    # Present on a workday, or absent on any day: weekends, holidays and leave are skipped.
+    assert read == {(DayStatus.PRESENT, True), (DayStatus.ABSENT, False), (DayStatus.ABSENT, True)}
+    for payload in (b"{not json", b"[1]", b'{"status": 3}', b'{"status": "present"}', b"{}"):
+        assert may_yield_facts(day_closed, payload)

@@ -25,11 +25,9 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -41,7 +39,7 @@ from cadre.events.db import is_infrastructure_error
 from cadre.events.logging import event_log_context, get_logger
 from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
 from cadre.events.topics import dlq_topic
-from cadre.events.wire import MalformedMessage, decode, header_text
+from cadre.events.wire import MalformedMessage, envelope_attributes, event_from, header_text
 
 log = get_logger(__name__)
 
@@ -103,15 +101,15 @@ class DeadLetterPublisher(Protocol):
     ) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Decoded:
     record: InboundRecord
     event: AnyEvent | None
     error: Exception | None = None
 
-    @cached_property
+    @property
     def dedup_key(self) -> str:
-        # Only when needed, and once: str(UUID) is pure Python.
+        # Only when needed (the events that get a dedup record): str(UUID) is pure Python.
         return str(self.event.id) if self.event is not None else self.record.position
 
 
@@ -137,14 +135,19 @@ class IdempotentConsumer:
     async def handle_batch(self, records: Sequence[InboundRecord]) -> None:
         """Apply a batch exactly once in effect; returns only when every record is settled."""
         started = time.perf_counter()
-        if self.relevant is not None:
-            kept = [record for record in records if self._is_relevant(record)]
-            ignored = len(records) - len(kept)
-            if ignored:
-                self.stats["ignored"] += ignored
-                CONSUMER_APPLIED.labels(self.name, "ignored").inc(ignored)
-            records = kept
-        decoded = [self._decode(record) for record in records]
+        relevant = self.relevant
+        decoded: list[_Decoded] = []
+        for record in records:
+            # One pass over the headers serves both the relevance check and validation.
+            attributes = envelope_attributes(record.headers)
+            event_type = attributes.get("type")
+            # Without a type the record is malformed: validating it reports that.
+            if relevant is None or event_type is None or relevant(event_type, record.value):
+                decoded.append(self._decode(record, attributes))
+        ignored = len(records) - len(decoded)
+        if ignored:
+            self.stats["ignored"] += ignored
+            CONSUMER_APPLIED.labels(self.name, "ignored").inc(ignored)
         good = [item for item in decoded if item.event is not None]
         if good and not await self._try_batch(good):
             for item in good:  # something in the batch is bad: isolate it record by record
@@ -156,15 +159,10 @@ class IdempotentConsumer:
                 )
         CONSUMER_BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
-    def _is_relevant(self, record: InboundRecord) -> bool:
-        assert self.relevant is not None
-        event_type = header_text(record.headers, "ce_type")
-        # Without a type the record is malformed: decoding it reports that.
-        return event_type is None or self.relevant(event_type, record.value)
-
-    def _decode(self, record: InboundRecord) -> _Decoded:
+    @staticmethod
+    def _decode(record: InboundRecord, attributes: dict[str, str]) -> _Decoded:
         try:
-            return _Decoded(record, decode(record.headers, record.value))
+            return _Decoded(record, event_from(attributes, record.value))
         except MalformedMessage as exc:
             return _Decoded(record, None, exc)
 
@@ -193,14 +191,16 @@ class IdempotentConsumer:
         async with self.sessions() as session, session.begin():
             claimed = [item for item, claim in zip(items, claims, strict=True) if claim]
             fresh = await self._claim(session, claimed, "applied") if claimed else set()
-            seen: set[uuid.UUID] = set()
+            # By the id's integer: UUID.__hash__ is Python, and this runs for every event.
+            seen: set[int] = set()
             to_apply: list[tuple[AnyEvent, InboundRecord]] = []
             for item, claim in zip(items, claims, strict=True):
                 event = item.event
                 assert event is not None  # only decoded events are applied
-                if event.id in seen or (claim and item.dedup_key not in fresh):
+                event_id = event.id.int
+                if event_id in seen or (claim and item.dedup_key not in fresh):
                     continue  # repeated within this batch, or already applied earlier
-                seen.add(event.id)
+                seen.add(event_id)
                 to_apply.append((event, item.record))
             if self.apply_batch is not None:
                 await self.apply_batch(session, to_apply)

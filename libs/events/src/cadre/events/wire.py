@@ -3,6 +3,7 @@ the JSON of `data`, and the key is the subject so each cadre's events stay order
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,19 +97,51 @@ def header_text(headers: Any, name: str) -> str | None:
     return None
 
 
-def decode(headers: Any, value: bytes | None) -> AnyEvent:
-    """Rebuild and validate the envelope from a record, upcasting old schema versions."""
-    envelope: dict[str, Any] = {}
-    # One pass over the headers, keeping only the envelope's attributes: this runs for
-    # every record a replay reads.
+# The attributes every producer here sets (`encode` writes each attribute that is not
+# None, and these have defaults or are required), and those that may be absent.
+_ALWAYS_SET = ("id", "type", "source", "subject", "occurred_at", "schema_version", "tenant",
+               "unit_path", "recorded_at", "actor")  # fmt: skip
+_SOMETIMES_SET = tuple(field for field in ATTRIBUTE_HEADERS if field not in _ALWAYS_SET)
+_always_set_headers = operator.itemgetter(*(ATTRIBUTE_HEADERS[f] for f in _ALWAYS_SET))
+
+
+def envelope_attributes(headers: Any) -> dict[str, str]:
+    """The envelope's attributes in a record's headers, by field name, as text; nothing
+    else. Of repeated headers the last wins, as in `header_map`. This runs for every record
+    a replay reads, and a consumer judges a record's relevance from it before deciding to
+    validate it: the usual record (every header ours, as bytes of UTF-8) is read without a
+    Python loop (2.5 µs a record with one, a fifth of a replay's fold)."""
+    try:
+        by_name = dict(headers or ())
+        attributes = dict(
+            zip(_ALWAYS_SET, map(bytes.decode, _always_set_headers(by_name)), strict=True)
+        )
+    except (KeyError, TypeError, ValueError):  # a header missing, not bytes or not UTF-8
+        return _envelope_attributes_one_by_one(headers)
+    for field in _SOMETIMES_SET:
+        header = ATTRIBUTE_HEADERS[field]
+        if header in by_name:
+            raw = by_name[header]
+            if type(raw) is not bytes:
+                return _envelope_attributes_one_by_one(headers)
+            attributes[field] = raw.decode("utf-8", "replace")
+    return attributes
+
+
+def _envelope_attributes_one_by_one(headers: Any) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    fields = _HEADER_FIELDS
     for name, raw in headers or ():
-        field = _HEADER_FIELDS.get(name)
-        if field is None:
-            continue
-        if type(raw) is bytes:  # what Kafka gives, inline: a call per header adds up here
-            envelope[field] = raw.decode("utf-8", "replace")
-        elif (text := _header_text(raw)) is not None:
-            envelope[field] = text
+        field = fields.get(name)
+        if field is not None and (text := _header_text(raw)) is not None:
+            attributes[field] = text
+    return attributes
+
+
+def event_from(attributes: dict[str, str], value: bytes | None) -> AnyEvent:
+    """Validate the envelope from `envelope_attributes` and the record's value, upcasting
+    old schema versions. `attributes` becomes part of the envelope: pass a fresh one."""
+    envelope: dict[str, Any] = attributes
     if not _REQUIRED_FIELD_SET.issubset(envelope):
         missing = [
             h for h, f in zip(_REQUIRED_HEADERS, _REQUIRED_FIELDS, strict=True) if f not in envelope
@@ -127,3 +160,8 @@ def decode(headers: Any, value: bytes | None) -> AnyEvent:
         return parse_event(envelope)
     except (ValueError, LookupError) as exc:
         raise MalformedMessage(str(exc)) from exc
+
+
+def decode(headers: Any, value: bytes | None) -> AnyEvent:
+    """Rebuild and validate the envelope from a record, upcasting old schema versions."""
+    return event_from(envelope_attributes(headers), value)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import functools
 import sys
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic_core import from_json
@@ -56,10 +56,13 @@ class Metric(StrEnum):
     VOID = "void"
 
 
-@dataclass(frozen=True, order=True, slots=True)
-class Fact:
+class Fact(NamedTuple):
     """One scoring-relevant observation. `key` groups facts that decide together (an entry,
-    a reaction by one leader on one entry, a task); `at` orders them deterministically."""
+    a reaction by one leader on one entry, a task); `at` orders them deterministically.
+
+    A named tuple, not a frozen dataclass: a replay builds millions, and a frozen
+    dataclass sets each of its 13 fields through object.__setattr__ (1.06 µs a fact
+    against 0.33 µs, measured). Immutable, hashable and ordered field by field alike."""
 
     cadre_id: str
     day: date
@@ -199,25 +202,45 @@ _FOLDED_CLASSES = (
 FOLDED_TYPES: frozenset[str] = frozenset(
     cls.model_fields["type"].default for cls in _FOLDED_CLASSES
 )
-_CHECKED_IN: str = CheckedIn.model_fields["type"].default
+
+
+def _may_be_branch_activity(data: dict[str, Any]) -> bool:
+    mode = data.get("mode")
+    return not isinstance(mode, str) or mode == CheckInMode.MEETING.value
+
+
+def _may_count_the_day(data: dict[str, Any]) -> bool:
+    status, workday = data.get("status"), data.get("workday")
+    if status == DayStatus.PRESENT.value:
+        return workday is not False
+    return not isinstance(status, str) or status == DayStatus.ABSENT.value
+
+
+# Types of which most events are no fact, and what tells from the raw payload that one may
+# be (as `facts_of` decides). A check-in, a third of all events, is a fact only as a
+# branch-activity meeting; a closed day only when the cadre was present on a workday or
+# absent (not on weekends, holidays or leave).
+_PEEKS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    CheckedIn.model_fields["type"].default: _may_be_branch_activity,
+    DayClosed.model_fields["type"].default: _may_count_the_day,
+}
 
 
 def may_yield_facts(event_type: str, value: bytes | None) -> bool:
     """Whether `facts_of` could turn an event of this type with this raw payload (`data`'s
     JSON, not yet validated) into a fact. False only when it certainly would not, so leaving
     those events out changes no fold; when unsure (a payload that is not what it should be)
-    True, and validation decides. A check-in, a third of all events, is a fact only as a
-    branch-activity meeting."""
+    True, and validation decides."""
     if event_type not in FOLDED_TYPES:
         return False
-    if event_type == _CHECKED_IN and value:
-        try:
-            data = from_json(value)
-        except ValueError:
-            return True
-        mode = data.get("mode") if isinstance(data, dict) else None
-        return not isinstance(mode, str) or mode == CheckInMode.MEETING.value
-    return True
+    peek = _PEEKS.get(event_type)
+    if peek is None or not value:
+        return True
+    try:
+        data = from_json(value)
+    except ValueError:
+        return True
+    return not isinstance(data, dict) or peek(data)
 
 
 def fold(
