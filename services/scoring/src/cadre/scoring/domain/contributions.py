@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from cadre.events.vocabulary import Dimension
 from cadre.scoring.domain.facts import Fact, Metric
@@ -18,8 +19,10 @@ from cadre.scoring.domain.tasks import TASK_METRICS, task_outcome
 FactState = Mapping[uuid.UUID, tuple[Fact, ...]]
 
 
-@dataclass(frozen=True, order=True)
-class Contribution:
+class Contribution(NamedTuple):
+    """One rule's points for one event. A named tuple, as `Fact` is, for the same reason:
+    a replay derives millions."""
+
     cadre_id: str
     day: date
     dimension: Dimension
