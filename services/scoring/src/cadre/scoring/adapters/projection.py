@@ -129,10 +129,12 @@ _CONTRIBUTION_COLUMNS = (
 )  # fmt: skip
 
 
+# The enums are StrEnums, which COPY encodes as the text they are: no `.value` (a Python
+# property) per field of millions of rows.
 def _contribution_row(generation: int, tenant: str, c: Contribution) -> tuple[Any, ...]:
     """One row for `copy_rows`, in `_CONTRIBUTION_COLUMNS` order."""
     return (
-        generation, tenant, c.cadre_id, c.event_id, c.rule, c.dimension.value, c.day,
+        generation, tenant, c.cadre_id, c.event_id, c.rule, c.dimension, c.day,
         float(c.raw_points), float(c.points), c.voided,
     )  # fmt: skip
 
@@ -146,9 +148,8 @@ _FACT_COLUMNS = (
 def _fact_row(generation: int, tenant: str, f: Fact) -> tuple[Any, ...]:
     """One row for `copy_rows`, in `_FACT_COLUMNS` order."""
     return (
-        generation, tenant, f.event_id, f.metric.value, f.cadre_id, f.day, f.at, f.key,
-        f.dimension.value if f.dimension else None, float(f.amount),
-        f.level.value if f.level else None, f.positive, list(f.tags), f.revision, f.target,
+        generation, tenant, f.event_id, f.metric, f.cadre_id, f.day, f.at, f.key,
+        f.dimension, float(f.amount), f.level, f.positive, list(f.tags), f.revision, f.target,
     )  # fmt: skip
 
 
@@ -239,8 +240,10 @@ def by_event(facts: Iterable[Fact]) -> FactsByEvent:
     event and metric twice), the first stays, as ON CONFLICT DO NOTHING keeps in the table."""
     grouped: FactsByEvent = {}
     for fact in facts:
-        kept = grouped.get(fact.event_id, ())
-        if all(f.metric is not fact.metric for f in kept):
+        kept = grouped.get(fact.event_id)
+        if kept is None:  # the usual case: an event's first (and only) fact
+            grouped[fact.event_id] = (fact,)
+        elif all(f.metric is not fact.metric for f in kept):
             grouped[fact.event_id] = (*kept, fact)
     return grouped
 

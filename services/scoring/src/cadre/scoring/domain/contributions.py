@@ -120,8 +120,9 @@ def _apply_caps_and_voids(
     cap = ruleset.points.endorsement_cap_per_half_year
     used: dict[tuple[str, Dimension, tuple[int, int]], float] = defaultdict(float)
     result = []
+    # By the id's integer, which orders as the UUID does without UUID.__lt__ (Python).
     for fact, dimension, rule, value in sorted(
-        raw, key=lambda r: (r[0].day, r[0].at, r[0].event_id, r[2])
+        raw, key=lambda r: (r[0].day, r[0].at, r[0].event_id.int, r[2])
     ):
         if fact.event_id in voided:
             result.append(
