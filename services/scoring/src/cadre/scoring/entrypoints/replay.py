@@ -178,12 +178,13 @@ async def replay_share(
                 while True:
                     fetched = await loop.poll_once(timeout_ms=500)
                     done += fetched
-                    if fetched == 0:
+                    remaining = max(0, remaining - fetched)
+                    # At the end of the log as it was, ask Kafka rather than poll once more:
+                    # a fetch at the end waits out the broker's fetch_max_wait (500 ms).
+                    if fetched == 0 or remaining == 0:
                         remaining = await loop.lag()
                         if remaining == 0:
                             break
-                    else:
-                        remaining = max(0, remaining - fetched)
                     on_fold(done, remaining)
             finally:
                 await loop.stop()
