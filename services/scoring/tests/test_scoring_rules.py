@@ -436,7 +436,7 @@ def test_check_ins_are_read_only_as_meetings_and_doubtful_payloads_are_validated
         meeting = sample.data.mode is CheckInMode.MEETING
         assert may_yield_facts(checked_in, encode(sample).value) is meeting
     # Anything not plainly another mode goes on to validation, which reports it.
-    for payload in (b"{not json", b"[1, 2]", b'{"mode": 3}', b"{}", None):
+    for payload in (b"{not json", b"[1, 2]", b'{"mode": 3}', b'{"mode": "Normal"}', b"{}", None):
         assert may_yield_facts(checked_in, payload)
 
 
@@ -449,5 +449,6 @@ def test_closed_days_are_read_only_when_they_count_and_doubtful_payloads_are_val
     }
     # Present on a workday, or absent on any day: weekends, holidays and leave are skipped.
     assert read == {(DayStatus.PRESENT, True), (DayStatus.ABSENT, False), (DayStatus.ABSENT, True)}
-    for payload in (b"{not json", b"[1]", b'{"status": 3}', b'{"status": "present"}', b"{}"):
+    doubtful = (b"{not json", b"[1]", b'{"status": 3}', b'{"status": "HOLIDAY"}', b"{}")
+    for payload in (*doubtful, b'{"status": "present"}', b'{"status": "present", "workday": 1}'):
         assert may_yield_facts(day_closed, payload)

@@ -204,16 +204,24 @@ FOLDED_TYPES: frozenset[str] = frozenset(
 )
 
 
+# Only a value that is certainly another member rules an event out: anything else (a
+# misspelt mode, a status of another type) goes on to validation, which reports it.
+_MODES_NEVER_FACTS = frozenset(m.value for m in CheckInMode if m is not CheckInMode.MEETING)
+_STATUSES_NEVER_FACTS = frozenset((DayStatus.ON_LEAVE.value, DayStatus.HOLIDAY.value))
+
+
 def _may_be_branch_activity(data: dict[str, Any]) -> bool:
     mode = data.get("mode")
-    return not isinstance(mode, str) or mode == CheckInMode.MEETING.value
+    return not isinstance(mode, str) or mode not in _MODES_NEVER_FACTS
 
 
 def _may_count_the_day(data: dict[str, Any]) -> bool:
     status, workday = data.get("status"), data.get("workday")
+    if not isinstance(status, str):
+        return True
     if status == DayStatus.PRESENT.value:
         return workday is not False
-    return not isinstance(status, str) or status == DayStatus.ABSENT.value
+    return status not in _STATUSES_NEVER_FACTS
 
 
 # Types of which most events are no fact, and what tells from the raw payload that one may
