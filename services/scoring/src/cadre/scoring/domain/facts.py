@@ -83,67 +83,51 @@ _zone = functools.lru_cache(maxsize=64)(ZoneInfo)
 _one_per_day: dict[date, date] = {}
 
 
+def _fact(
+    event: AnyEvent,
+    timezone: str,
+    metric: Metric,
+    *,
+    day: date | None = None,
+    key: str = "",
+    dimension: Dimension | None = None,
+    amount: float = 1.0,
+    level: LeaderLevel | None = None,
+    positive: bool = True,
+    tags: tuple[str, ...] = (),
+    revision: int = 1,
+    target: uuid.UUID | None = None,
+) -> list[Fact]:
+    # Worked out here, not for every event: most events are no fact at all.
+    when = event.occurred_at
+    on = day or when.astimezone(_zone(timezone)).date()
+    # A replay holds millions of facts: one string per cadre and one date per day instead
+    # of one each per event, and the time in UTC (as the table gives it back) instead of
+    # with a zone object of its own.
+    return [
+        Fact(
+            sys.intern(event.subject), _one_per_day.setdefault(on, on), metric, event.id,
+            when.astimezone(UTC), key, dimension, amount, level, positive, tags, revision,
+            target,
+        )
+    ]  # fmt: skip
+
+
 def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
     """The facts an event contributes; most events contribute none."""
-
-    def fact(
-        metric: Metric,
-        *,
-        day: date | None = None,
-        key: str = "",
-        dimension: Dimension | None = None,
-        amount: float = 1.0,
-        level: LeaderLevel | None = None,
-        positive: bool = True,
-        tags: tuple[str, ...] = (),
-        revision: int = 1,
-        target: uuid.UUID | None = None,
-    ) -> list[Fact]:
-        # Worked out here, not for every event: most events are no fact at all.
-        when = event.occurred_at
-        on = day or when.astimezone(_zone(timezone)).date()
-        # A replay holds millions of facts: one string per cadre and one date per day
-        # instead of one each per event, and the time in UTC (as the table gives it back)
-        # instead of with a zone object of its own.
-        return [
-            Fact(
-                sys.intern(event.subject),
-                _one_per_day.setdefault(on, on),
-                metric,
-                event.id,
-                when.astimezone(UTC),
-                key=key,
-                dimension=dimension,
-                amount=amount,
-                level=level,
-                positive=positive,
-                tags=tags,
-                revision=revision,
-                target=target,
-            )
-        ]
-
+    # The most frequent facts first: each case is an isinstance test.
     match event:
-        case CheckedIn(data=data):  # first: the most frequent event, and rarely a fact
-            if data.mode is CheckInMode.MEETING and data.branch_activity:
-                # Keyed by the check-in, so each accepted check-in is traceable to its fact.
-                return fact(
-                    Metric.BRANCH_ACTIVITY, key=data.check_in_id, dimension=Dimension.POLITICS
-                )
-            return []
         case DayClosed(data=data):
             # The day closed, not the moment of closing, is the day the fact belongs to.
             if data.status is DayStatus.PRESENT and data.workday:
-                return fact(Metric.DAY_PRESENT, day=data.day)
+                return _fact(event, timezone, Metric.DAY_PRESENT, day=data.day)
             if data.status is DayStatus.ABSENT:
-                return fact(Metric.DAY_ABSENT, day=data.day)
+                return _fact(event, timezone, Metric.DAY_ABSENT, day=data.day)
             return []
-        case CheckInFlagged(data=data):  # the reasons tell spoofing from a changed phone
-            return fact(Metric.CHECK_IN_FLAGGED, tags=tuple(sorted(r.value for r in data.reasons)))
-        case JournalMissed(data=data):
-            return fact(Metric.JOURNAL_MISSED, day=data.day)
         case EntryPosted(data=data):
-            return fact(
+            return _fact(
+                event,
+                timezone,
                 Metric.ENTRY_POSTED,
                 day=data.day,
                 key=data.entry_id,
@@ -151,44 +135,71 @@ def facts_of(event: AnyEvent, timezone: str = "Asia/Shanghai") -> list[Fact]:
                 revision=data.revision,
             )
         case EntryReacted(data=data):
-            return fact(
+            return _fact(
+                event,
+                timezone,
                 Metric.REACTION,
                 key=f"{data.entry_id}:{event.actor}",
                 dimension=data.dimension or Dimension.RESPONSIBILITY,
                 level=data.reactor_level,
                 positive=data.reaction.value == "like",
             )
-        case ReactionRetracted(data=data):
-            return fact(Metric.REACTION_RETRACTED, key=f"{data.entry_id}:{event.actor}")
-        case PeerEndorsed(data=data):
-            return fact(Metric.ENDORSEMENT, dimension=data.dimension)
         case TaskCompleted(data=data):
-            return fact(
+            return _fact(
+                event,
+                timezone,
                 Metric.TASK_COMPLETED,
                 key=data.task_id,
                 dimension=data.dimension,
                 amount=data.reward_points,
             )
+        case CheckedIn(data=data):  # most check-ins are no fact (and not even decoded)
+            if data.mode is CheckInMode.MEETING and data.branch_activity:
+                # Keyed by the check-in, so each accepted check-in is traceable to its fact.
+                return _fact(
+                    event,
+                    timezone,
+                    Metric.BRANCH_ACTIVITY,
+                    key=data.check_in_id,
+                    dimension=Dimension.POLITICS,
+                )
+            return []
+        case JournalMissed(data=data):
+            return _fact(event, timezone, Metric.JOURNAL_MISSED, day=data.day)
+        case PeerEndorsed(data=data):
+            return _fact(event, timezone, Metric.ENDORSEMENT, dimension=data.dimension)
+        case StudyCompleted(data=data):
+            return _fact(
+                event,
+                timezone,
+                Metric.STUDY,
+                dimension=Dimension.POLITICS if data.party_theory else Dimension.LEARNING,
+            )
         case TaskGraded(data=data):
-            return fact(Metric.TASK_GRADED, key=data.task_id, amount=data.quality_pct)
+            return _fact(
+                event, timezone, Metric.TASK_GRADED, key=data.task_id, amount=data.quality_pct
+            )
         case TaskOverdue(data=data):
-            return fact(
+            return _fact(
+                event,
+                timezone,
                 Metric.TASK_OVERDUE,
                 key=data.task_id,
                 dimension=data.dimension,
                 amount=data.penalty_points,
             )
+        case CheckInFlagged(data=data):  # the reasons tell spoofing from a changed phone
+            reasons = tuple(sorted(r.value for r in data.reasons))
+            return _fact(event, timezone, Metric.CHECK_IN_FLAGGED, tags=reasons)
+        case ReactionRetracted(data=data):
+            key = f"{data.entry_id}:{event.actor}"
+            return _fact(event, timezone, Metric.REACTION_RETRACTED, key=key)
         case TaskReopened(data=data):
-            return fact(Metric.TASK_REOPENED, key=data.task_id)
+            return _fact(event, timezone, Metric.TASK_REOPENED, key=data.task_id)
         case TaskCancelled(data=data):
-            return fact(Metric.TASK_CANCELLED, key=data.task_id)
-        case StudyCompleted(data=data):
-            return fact(
-                Metric.STUDY,
-                dimension=Dimension.POLITICS if data.party_theory else Dimension.LEARNING,
-            )
+            return _fact(event, timezone, Metric.TASK_CANCELLED, key=data.task_id)
         case ContributionVoided(data=data):
-            return fact(Metric.VOID, target=data.voided_event_id)
+            return _fact(event, timezone, Metric.VOID, target=data.voided_event_id)
         case _:
             return []
 
