@@ -32,6 +32,9 @@ from cadre.events.tables import OUTBOX_CHANNEL
 log = get_logger(__name__)
 
 _RELAY_LOCK_KEY = 0x0CAD_0E01  # one advisory lock per database: one active relay
+# Plan each statement for its arguments: a generic plan made while the outbox was small
+# (a fresh database) kept scanning the whole table for `id = ANY(...)` as it grew.
+_RELAY_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
@@ -89,7 +92,9 @@ class OutboxRelay:
         while not self._stopping.is_set():
             connection: asyncpg.Connection | None = None
             try:
-                connection = await asyncpg.connect(self._dsn, timeout=10)
+                connection = await asyncpg.connect(
+                    self._dsn, timeout=10, server_settings=_RELAY_SERVER_SETTINGS
+                )
                 if not await self._become_leader(connection):
                     continue
                 await connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
