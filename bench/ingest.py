@@ -28,12 +28,12 @@ from typing import Any
 
 from bench.stack import BENCH_STACK, bench_infra, say, write_result  # isort: skip
 
-import aiohttp
 import asyncpg
 import uvloop
 
 from bench.county import County, Person, publish
 from bench.cpu import CpuAccount
+from bench.http_load import HttpError, HttpPool
 from bench.machine import describe
 from cadre.devstack.infra import Infra
 from cadre.devstack.ports import free_port
@@ -68,14 +68,11 @@ def serve_jwks(mint: TokenMint) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def client() -> aiohttp.ClientSession:
-    """aiohttp, not httpx, for the load: httpx's pool spends O(connections) per request
-    (profiled: 82% of the generator's time at 256 connections), so the generator itself
-    capped the measured rate near 50/s."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=MAX_IN_FLIGHT),
-        timeout=aiohttp.ClientTimeout(total=30),
-    )
+def client(url: str) -> HttpPool:
+    """The load's connections: `bench.http_load`, not httpx (whose pool spent O(connections)
+    per request, capping the generator near 50/s) nor aiohttp (about 190 µs of CPU a
+    check-in, taken from the cores the generator measures)."""
+    return HttpPool(url, limit=MAX_IN_FLIGHT)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -96,6 +93,13 @@ def body_for(person: Person, rnd: random.Random, branch: bool = False) -> dict[s
     }
 
 
+def problem_code(answer: bytes) -> str:
+    try:
+        return str(json.loads(answer).get("code", "?"))
+    except (ValueError, AttributeError):
+        return "?"
+
+
 class Load:
     """Open loop: requests start on schedule whether or not earlier ones have answered, so
     a slow server shows as latency, not as a politely lower rate."""
@@ -113,22 +117,16 @@ class Load:
         self.problems: dict[str, int] = {}
         self.shed = 0  # not sent: too many requests already waiting for an answer
 
-    async def one(self, http: aiohttp.ClientSession, cadre: str, body: dict[str, Any]) -> bool:
+    async def one(self, http: HttpPool, cadre: str, body: dict[str, Any]) -> bool:
         began = time.perf_counter()
         try:
-            async with http.post(
-                self.url + "/v1/check-ins", json=body, headers=self.headers_for(cadre)
-            ) as answer:
-                status = answer.status
-                if status >= 400:  # which rule refused it, not only that something did
-                    problem = await answer.json(content_type=None)
-                    code = f"{status} {problem.get('code', '?')}"
-                    self.problems[code] = self.problems.get(code, 0) + 1
-                else:
-                    await answer.read()
-        except (aiohttp.ClientError, TimeoutError):
+            status, answer = await http.post_json("/v1/check-ins", body, self.headers_for(cadre))
+        except (HttpError, OSError, TimeoutError):
             self.errors += 1
             return False
+        if status >= 400:  # which rule refused it, not only that something did
+            code = f"{status} {problem_code(answer)}"
+            self.problems[code] = self.problems.get(code, 0) + 1
         self.latencies_ms.append((time.perf_counter() - began) * 1000)
         self.started_at.append(began)
         self.status[status] = self.status.get(status, 0) + 1
@@ -168,7 +166,7 @@ async def run_load(
 ) -> float:
     rnd = random.Random(3)  # noqa: S311 - benchmark data
     tasks: set[asyncio.Task[Any]] = set()
-    async with client() as http:
+    async with client(load.url) as http:
         began = time.perf_counter()
         sent = 0
         while (elapsed := time.perf_counter() - began) < seconds:
@@ -180,7 +178,7 @@ async def run_load(
                     continue
                 person = people[sent % len(people)]
                 if probe is not None and sent % PROBE_EVERY == 0:
-                    task = asyncio.create_task(probe(http))
+                    task = asyncio.create_task(probe())
                 else:
                     task = asyncio.create_task(
                         load.one(http, person.cadre_id, body_for(person, rnd))
@@ -222,12 +220,10 @@ async def wait_for_replica(
         await replica.close()
     rnd = random.Random(1)  # noqa: S311
     first = body_for(person, rnd)
-    async with (
-        client() as http,
-        http.post(url + "/v1/check-ins", json=first, headers=headers) as answer,
-    ):
-        if answer.status != 201:
-            raise RuntimeError(f"the first check-in failed: {await answer.text()}")
+    async with client(url) as http:
+        status, answer = await http.post_json("/v1/check-ins", first, headers)
+    if status != 201:
+        raise RuntimeError(f"the first check-in failed: {answer.decode(errors='replace')}")
 
 
 def measure(
@@ -332,20 +328,22 @@ async def drive(
     post_ms: list[float] = []  # of which the check-in's own answer
     rnd = random.Random(5)  # noqa: S311
 
-    async def probe(http: aiohttp.ClientSession, record: bool = True) -> None:
+    async def probe(record: bool = True) -> None:
         person = next(probes)
         began = time.perf_counter()
-        async with http.post(url + "/v1/check-ins", json=body_for(person, rnd, True),
-                             headers=headers[person.cadre_id]) as answer:  # fmt: skip
-            await answer.read()
-            if answer.status != 201:
-                return
+        status, _ = await probe_http.post_json(
+            "/v1/check-ins", body_for(person, rnd, True), headers[person.cadre_id]
+        )
+        if status != 201:
+            return
         if record:
             post_ms.append((time.perf_counter() - began) * 1000)
-        radar = f"{scoring}/v1/cadres/{person.cadre_id}/radar"
+        radar = probe_radar.request_bytes(
+            "GET", f"/v1/cadres/{person.cadre_id}/radar", headers[person.cadre_id]
+        )
         while time.perf_counter() - began < (30 if record else 300):
-            async with http.get(radar, headers=headers[person.cadre_id]) as shown:
-                seen = await shown.json() if shown.status == 200 else None
+            status, shown = await probe_radar.send(radar)
+            seen = json.loads(shown) if status == 200 else None
             if seen is not None and seen["dimensions"]["politics"] > 0:
                 if record:
                     e2e_ms.append((time.perf_counter() - began) * 1000)
@@ -357,13 +355,15 @@ async def drive(
 
     # Scoring first folds the ingest run's backlog: a probe behind it would time the backlog.
     drain_began = time.perf_counter()
-    async with client() as http:
-        await probe(http, record=False)
+    probe_http, probe_radar = client(url), client(scoring)
+    await probe(record=False)
     say(f"scoring caught up with the ingest run in {time.perf_counter() - drain_began:.1f} s")
     say(f"end to end at {e2e_rate:,.0f} check-ins/s for {e2e_seconds:.0f} s")
     background = Load(url, headers, idempotency_keys)
     e2e_began = time.perf_counter()
     await run_load(background, people[: len(people) // 2], e2e_rate, e2e_seconds, probe)
+    await probe_http.close()
+    await probe_radar.close()
     windows: dict[int, list[float]] = {}
     for at, ms in zip(e2e_at, e2e_ms, strict=True):
         windows.setdefault(int((at - e2e_began) // E2E_WINDOW_S), []).append(ms)
