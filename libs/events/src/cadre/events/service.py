@@ -141,6 +141,7 @@ def create_service_app(
                 kafka_bootstrap=settings.kafka_bootstrap,
                 batch_size=settings.relay_batch_size,
                 poll_interval_s=settings.relay_poll_interval_s,
+                linger_s=settings.relay_linger_s,
                 keep_published_for=timedelta(days=settings.relay_keep_published_days),
             )
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))

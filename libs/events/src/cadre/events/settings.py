@@ -45,6 +45,9 @@ class ServiceSettings(InfraSettings):
     relay_enabled: bool = True
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_poll_interval_s: float = Field(1.0, gt=0, le=60)
+    # While rows keep coming, the relay gathers them this long per batch instead of
+    # waking on every commit's NOTIFY.
+    relay_linger_s: float = Field(0.02, ge=0, le=1)
     # Published outbox rows are kept this long for inspection, then pruned.
     relay_keep_published_days: float = Field(7, ge=0)
     consumer_max_attempts: int = Field(3, ge=1, le=100)
