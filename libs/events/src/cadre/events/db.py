@@ -111,7 +111,7 @@ _WRAPPED_AS: tuple[tuple[type[Exception], type[DBAPIError]], ...] = (
 
 
 @functools.lru_cache(maxsize=256)
-def _positional(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+def positional_sql(statement: TextClause) -> tuple[str, tuple[str, ...]]:
     """The statement as SQLAlchemy would send it through asyncpg ($1, $2 and the same
     casts), and which named parameter goes where; compiled once per statement object, so
     build statements once (module constants), not per call."""
@@ -136,8 +136,8 @@ async def fetch_one(
     if driver is None or not (autocommit or driver.is_in_transaction()):
         row = (await connection.execute(statement, params)).first()
         return None if row is None else dict(row._mapping)
-    sql, names = _positional(statement)
-    arguments = tuple(params[name] for name in names)
+    sql, names = positional_sql(statement)
+    arguments = [params[name] for name in names]
     try:
         record: Mapping[str, Any] | None = await driver.fetchrow(sql, *arguments)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
@@ -146,7 +146,7 @@ async def fetch_one(
             await connection.invalidate(exc)
         wrapper = next((ours for theirs, ours in _WRAPPED_AS if isinstance(exc, theirs)), None)
         raise (wrapper or DBAPIError)(
-            sql, arguments, exc, connection_invalidated=invalidated
+            sql, tuple(arguments), exc, connection_invalidated=invalidated
         ) from exc
     return record
 

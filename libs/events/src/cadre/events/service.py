@@ -41,6 +41,7 @@ from cadre.events.problems import install_problem_handlers
 from cadre.events.relay import OutboxRelay
 from cadre.events.runtime import tune_garbage_collector
 from cadre.events.settings import ServiceSettings
+from cadre.events.store import AppendBatcher
 
 log = get_logger(__name__)
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
@@ -64,6 +65,11 @@ class ServiceRuntime:
     def autocommit(self) -> AsyncEngine:
         """`engine` where each statement commits on its own (`autocommit_engine`)."""
         return autocommit_engine(self.engine)
+
+    @functools.cached_property
+    def appends(self) -> AppendBatcher:
+        """Writes new streams' appends of concurrent requests together (`AppendBatcher`)."""
+        return AppendBatcher(self.autocommit)
 
 
 SubscriberSetup = Callable[[ServiceRuntime], None]
@@ -329,6 +335,13 @@ def request_connection(request: Request) -> AbstractAsyncContextManager[AsyncCon
     (measured). Each statement commits on its own (`autocommit_engine`)."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime.autocommit.connect()
+
+
+def request_appends(request: Request) -> AppendBatcher:
+    """The service's `AppendBatcher`, for hot routes that start a new stream with each
+    request and need nothing else written in the same transaction."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.appends
 
 
 def request_read_sessions(request: Request) -> async_sessionmaker[AsyncSession]:

@@ -3,18 +3,20 @@ transaction (DESIGN section 4)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from cadre.events.catalogue import AnyEvent, parse_event
-from cadre.events.db import fetch_one
+from cadre.events.db import fetch_one, positional_sql
 from cadre.events.envelope import EventEnvelope
 from cadre.events.tables import OUTBOX_CHANNEL, event_store
 from cadre.events.wire import encode
@@ -88,10 +90,16 @@ class StateRow:
     values: Mapping[str, Any]
 
 
+_ON_CONFLICT = "ON CONFLICT ON CONSTRAINT uq_event_store_stream_version DO NOTHING"
+
+
 @functools.cache
-def _append_with_row_sql(table: sa.Table, columns: tuple[str, ...]) -> sa.TextClause:
+def _append_with_row_sql(
+    table: sa.Table, columns: tuple[str, ...], strict: bool = False
+) -> sa.TextClause:
     """The append statement plus one INSERT into `table`; built once per table and columns,
-    so the driver prepares it once. Names come from the table's metadata, never from input."""
+    so the driver prepares it once. Names come from the table's metadata, never from input.
+    `strict`: a taken stream version is an error, not a row skipped (`AppendBatcher`)."""
     casts = ", ".join(
         f"CAST(:state_{name} AS {table.c[name].type.compile(dialect=_DIALECT)})" for name in columns
     )
@@ -102,7 +110,49 @@ def _append_with_row_sql(table: sa.Table, columns: tuple[str, ...]) -> sa.TextCl
         WHERE (SELECT count(*) FROM new_events) = :expected_count
         RETURNING 1
     )"""
-    return sa.text(_APPEND_CTES + insert_row + _APPEND_RESULT)
+    ctes = _APPEND_CTES.replace(_ON_CONFLICT, "") if strict else _APPEND_CTES
+    return sa.text(ctes + insert_row + _APPEND_RESULT)
+
+
+@functools.cache
+def _strict_append_sql() -> sa.TextClause:
+    return sa.text(_APPEND_CTES.replace(_ON_CONFLICT, "") + _APPEND_RESULT)
+
+
+def _append_statement(
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[EventEnvelope],
+    state_row: StateRow | None,
+    strict: bool = False,
+) -> tuple[sa.TextClause, dict[str, Any]]:
+    records = [encode(event) for event in events]
+    params = {
+        "stream_id": stream_id,
+        "versions": list(range(expected_version + 1, expected_version + len(events) + 1)),
+        "event_ids": [event.id for event in events],
+        "event_types": [event.type for event in events],
+        "schema_versions": [event.schema_version for event in events],
+        "tenants": [event.tenant for event in events],
+        "subjects": [event.subject for event in events],
+        "occurred_ats": [event.occurred_at for event in events],
+        "recorded_ats": [event.recorded_at for event in events],
+        "envelopes": [event.model_dump_json() for event in events],
+        "topics": [record.topic for record in records],
+        "keys": [record.key for record in records],
+        "values": [record.value for record in records],
+        "headers": [
+            json.dumps([[name, value.decode()] for name, value in record.headers])
+            for record in records
+        ],
+        "expected_count": len(events),
+        "channel": OUTBOX_CHANNEL,
+    }
+    if state_row is None:
+        return (_strict_append_sql() if strict else _APPEND_SQL), params
+    columns = tuple(state_row.values)
+    params.update({f"state_{name}": state_row.values[name] for name in columns})
+    return _append_with_row_sql(state_row.table, columns, strict), params
 
 
 async def append(
@@ -132,34 +182,8 @@ async def append(
         actual = await stream_version(session, stream_id)
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
-    records = [encode(event) for event in events]
-    event_ids = [event.id for event in events]
-    params = {
-        "stream_id": stream_id,
-        "versions": list(range(expected_version + 1, expected_version + len(events) + 1)),
-        "event_ids": event_ids,
-        "event_types": [event.type for event in events],
-        "schema_versions": [event.schema_version for event in events],
-        "tenants": [event.tenant for event in events],
-        "subjects": [event.subject for event in events],
-        "occurred_ats": [event.occurred_at for event in events],
-        "recorded_ats": [event.recorded_at for event in events],
-        "envelopes": [event.model_dump_json() for event in events],
-        "topics": [record.topic for record in records],
-        "keys": [record.key for record in records],
-        "values": [record.value for record in records],
-        "headers": [
-            json.dumps([[name, value.decode()] for name, value in record.headers])
-            for record in records
-        ],
-        "expected_count": len(events),
-        "channel": OUTBOX_CHANNEL,
-    }
-    statement = _APPEND_SQL
-    if state_row is not None:
-        columns = tuple(state_row.values)
-        statement = _append_with_row_sql(state_row.table, columns)
-        params.update({f"state_{name}": state_row.values[name] for name in columns})
+    statement, params = _append_statement(stream_id, expected_version, events, state_row)
+    event_ids = params["event_ids"]
     connection = session if isinstance(session, AsyncConnection) else await session.connection()
     result = await fetch_one(connection, statement, params)
     assert result is not None  # the statement's SELECT always gives one row
@@ -184,6 +208,116 @@ async def append_in_transaction(
 ) -> int:
     async with sessions() as session, session.begin():
         return await append(session, stream_id, expected_version, events)
+
+
+@dataclass
+class _PendingAppend:
+    stream_id: str
+    events: Sequence[EventEnvelope]
+    state_row: StateRow | None
+    done: asyncio.Future[None] = field(repr=False)
+
+
+class AppendBatcher:
+    """Appends of new streams (expected version 0) from concurrent requests, written
+    together: those that arrive while a batch is being written go in the next one, sent in
+    one round trip and committed in one transaction (asyncpg's `executemany`). Writing each
+    alone cost PostgreSQL about 150 µs of CPU and the service about 50; five together cost
+    70 and 21 each (measured in one process against the bench's server). A lone append is
+    written at once, so a quiet service waits for nothing.
+
+    An append returns once its batch committed. If a batch fails (a taken stream, a row the
+    database refuses, a lost connection), each of its appends is written again alone with
+    `append`, so every caller gets its own outcome and no other caller is affected."""
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 64) -> None:
+        self._engine = engine  # an autocommit engine: a batch is its own transaction
+        self._max_batch = max_batch
+        self._pending: list[_PendingAppend] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches_written = 0
+        self.appends_written = 0
+
+    async def append_new_stream(
+        self,
+        stream_id: str,
+        events: Sequence[EventEnvelope],
+        *,
+        state_row: StateRow | None = None,
+    ) -> None:
+        """`append(connection, stream_id, 0, events, state_row=state_row)`, batched."""
+        if not events:
+            return
+        loop = asyncio.get_running_loop()
+        self._pending.append(_PendingAppend(stream_id, events, state_row, loop.create_future()))
+        done = self._pending[-1].done
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_pending())
+        await done
+
+    async def _write_pending(self) -> None:
+        batch: list[_PendingAppend] = []
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                by_statement: dict[sa.TextClause, list[tuple[_PendingAppend, list[Any]]]] = {}
+                for item in batch:
+                    try:
+                        statement, params = _append_statement(
+                            item.stream_id, 0, item.events, item.state_row, strict=True
+                        )
+                    except Exception as exc:  # an event that cannot be encoded: its own
+                        item.done.set_exception(exc)
+                        continue
+                    _, names = positional_sql(statement)
+                    arguments = [params[name] for name in names]
+                    by_statement.setdefault(statement, []).append((item, arguments))
+                for statement, items in by_statement.items():
+                    await self._write(statement, items)
+        finally:  # cancelled (shutdown): nobody may wait for ever
+            for item in [*batch, *self._pending]:
+                if not item.done.done():
+                    item.done.set_exception(RuntimeError("the service is stopping"))
+            self._pending.clear()
+
+    async def _write(
+        self, statement: sa.TextClause, items: list[tuple[_PendingAppend, list[Any]]]
+    ) -> None:
+        sql, _ = positional_sql(statement)
+        try:
+            async with self._engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver: asyncpg.Connection | None = raw.driver_connection
+                if driver is None:
+                    raise RuntimeError("the database connection was closed")
+                try:
+                    await driver.executemany(sql, [arguments for _, arguments in items])
+                except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    if driver.is_closed():  # as SQLAlchemy does: never hand it out again
+                        await connection.invalidate(exc)
+                    raise
+        except Exception:
+            for item, _ in items:  # alone, each to its own outcome
+                await self._write_alone(item)
+            return
+        self.batches_written += 1
+        self.appends_written += len(items)
+        for item, _ in items:
+            if not item.done.done():
+                item.done.set_result(None)
+
+    async def _write_alone(self, item: _PendingAppend) -> None:
+        try:
+            async with self._engine.connect() as connection:
+                await append(connection, item.stream_id, 0, item.events, state_row=item.state_row)
+        except Exception as exc:
+            if not item.done.done():
+                item.done.set_exception(exc)
+        else:
+            self.appends_written += 1
+            if not item.done.done():
+                item.done.set_result(None)
 
 
 async def read_stream(

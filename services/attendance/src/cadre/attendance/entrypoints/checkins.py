@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from cadre.attendance.domain.geo import within_any
 from cadre.attendance.domain.spoofing import Fix, SpoofPolicy, suspicions
 from cadre.attendance.entrypoints.common import (
     CurrentPrincipal,
+    appends_of,
     connection_of,
     read_sessions_of,
     sessions_of,
@@ -125,18 +127,28 @@ async def check_in(body: CheckInIn, principal: CurrentPrincipal, request: Reques
     fix = Fix(body.occurred_at, body.lat, body.lon)
     # The common case, the bound phone checking in again, needs neither a lock nor a
     # transaction: one read, then one statement that writes the events, their outbox rows
-    # and the check-in together (BEGIN and COMMIT were two of five round trips). Binding,
-    # a rebound phone and a foreign phone go through the locked transaction below.
+    # and the check-in together (BEGIN and COMMIT were two of five round trips), sent with
+    # those of other check-ins arriving meanwhile (`AppendBatcher`). Binding, a rebound
+    # phone and a foreign phone go through the locked transaction below.
     async with connection_of(request) as connection:
         known = _registered(
             await queries.check_in_context(
                 connection, tenant, cadre_id, principal.unit_path, fix, lock_device=False
             )
         )
-        if known.device is not None and known.device.device_id == body.device_id:
+        if known.device is None or known.device.device_id != body.device_id:
+            record = None
+        else:
             mismatches = _recent_mismatches(known.device, now, settings.mismatch_history_days)
-            return await _record(connection, request, principal, body, known, day, now, mismatches)
-    return await _check_in_locked(request, principal, body, fix, day, now)
+            record = await _record(
+                connection, request, principal, body, known, day, now, mismatches
+            )
+    if record is None:
+        return await _check_in_locked(request, principal, body, fix, day, now)
+    await appends_of(request).append_new_stream(
+        record.stream_id, record.events, state_row=record.row
+    )
+    return record.answer
 
 
 def _registered(known: queries.CheckInContext | None) -> queries.CheckInContext:
@@ -240,13 +252,25 @@ async def _check_in_locked(
         else:
             device_mismatches = _recent_mismatches(device, now, settings.mismatch_history_days)
         if mismatch is None:
-            result = await _record(
+            record = await _record(
                 session, request, principal, body, known, day, now, device_mismatches
             )
+            await append(session, record.stream_id, 0, record.events, state_row=record.row)
+            result = record.answer
     if mismatch is not None:
         raise mismatch
     assert result is not None
     return result
+
+
+@dataclass(frozen=True)
+class _CheckInRecord:
+    """A check-in decided and ready to append: its events, its row and the answer."""
+
+    stream_id: str
+    events: list[EventEnvelope]
+    row: StateRow
+    answer: CheckInOut
 
 
 async def _record(
@@ -258,7 +282,9 @@ async def _record(
     day: date,
     now: datetime,
     device_mismatches: int,
-) -> CheckInOut:
+) -> _CheckInRecord:
+    """Applies the rules (a leave check-in reads its approval through `session`) and
+    builds what to write; the caller appends it."""
     settings = settings_of(request)
     tenant, cadre_id, person = principal.tenant, principal.sub, known.person
     if body.mode is CheckInMode.LEAVE and not await queries.approved_leave_on(
@@ -339,9 +365,8 @@ async def _record(
             flags=[f.value for f in flags],
         ),
     )
-    # One statement with the events: atomic with or without the caller's transaction.
-    await append(session, f"checkin:{tenant}:{check_in_id}", 0, events, state_row=row)
-    return CheckInOut(
+    # The row goes in one statement with the events: atomic with or without a transaction.
+    answer = CheckInOut(
         check_in_id=check_in_id,
         cadre_id=cadre_id,
         day=day.isoformat(),
@@ -356,6 +381,7 @@ async def _record(
         note=body.note,
         destination=body.destination,
     )
+    return _CheckInRecord(f"checkin:{tenant}:{check_in_id}", events, row, answer)
 
 
 @router.get("/check-ins", response_model=Page[CheckInOut], summary="My check-ins, newest first")

@@ -6,16 +6,23 @@ from fastapi import Request
 
 from cadre.attendance.settings import AttendanceSettings
 from cadre.events.auth import CurrentPrincipal
-from cadre.events.service import request_connection, request_read_sessions, request_sessions
+from cadre.events.service import (
+    request_appends,
+    request_connection,
+    request_read_sessions,
+    request_sessions,
+)
 
 __all__ = [
     "CurrentPrincipal",
+    "appends_of",
     "connection_of",
     "read_sessions_of",
     "sessions_of",
     "settings_of",
 ]
 
+appends_of = request_appends
 sessions_of = request_sessions
 read_sessions_of = request_read_sessions
 connection_of = request_connection
