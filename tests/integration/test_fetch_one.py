@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cadre.events.db import (
     autocommit_engine,
+    direct_connection,
     fetch_one,
     is_infrastructure_error,
     session_factory,
@@ -77,3 +78,36 @@ async def test_a_lost_connection_is_an_infrastructure_error_and_leaves_the_pool(
     # The pool hands out a working connection afterwards, not the dead one.
     async with autocommit_engine(engine).connect() as connection:
         assert await fetch_one(connection, _INSERT, {"id": 6, "note": "after"}) is not None
+
+
+async def test_a_direct_connection_commits_each_statement_and_returns_to_the_pool(
+    engine: AsyncEngine,
+) -> None:
+    async with direct_connection(engine) as connection:
+        row = await fetch_one(connection, _INSERT, {"id": 7, "note": "direct"})
+        assert row is not None
+        assert (row["id"], row["note"]) == (7, "direct")
+        async with engine.connect() as other:
+            assert await other.scalar(_COUNT) == 1
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_direct_connection_raises_the_same_errors(engine: AsyncEngine) -> None:
+    async with direct_connection(engine) as connection:
+        await fetch_one(connection, _INSERT, {"id": 8, "note": "taken"})
+        with pytest.raises(IntegrityError):
+            await fetch_one(connection, _INSERT, {"id": 8, "note": "again"})
+
+
+async def test_a_lost_direct_connection_leaves_the_pool(engine: AsyncEngine) -> None:
+    async with direct_connection(engine) as connection:
+        backend = connection.driver.get_server_pid()
+        async with engine.connect() as killer:
+            await killer.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        with pytest.raises(DBAPIError) as raised:
+            await fetch_one(connection, _INSERT, {"id": 9, "note": "lost"})
+    assert is_infrastructure_error(raised.value)
+    for _ in range(3):  # whichever pooled connection comes next works
+        async with direct_connection(engine) as connection:
+            assert connection.driver.get_server_pid() != backend
+            assert await fetch_one(connection, _COUNT, {}) is not None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Any
 
@@ -13,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import TextClause, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.engine.interfaces import PoolProxiedConnection
 from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
@@ -119,8 +121,37 @@ def positional_sql(statement: TextClause) -> tuple[str, tuple[str, ...]]:
     return compiled.string, tuple(compiled.positiontup or ())
 
 
+class DirectConnection:
+    """A connection checked out of an engine's pool and used straight through asyncpg,
+    without SQLAlchemy's Connection around it, whose checkout and return cost the check-in
+    about 40 µs of CPU (measured in one process). Nothing begins a transaction on it, so
+    each statement commits on its own. For `fetch_one` on the hottest routes."""
+
+    def __init__(self, pooled: PoolProxiedConnection) -> None:
+        driver = pooled.driver_connection
+        if driver is None:  # only for a connection the pool already invalidated
+            raise RuntimeError("the database connection was closed")
+        self.driver: asyncpg.Connection = driver
+        self._pooled = pooled
+
+    def invalidate(self, error: BaseException) -> None:
+        """As SQLAlchemy does after a connection failed: the pool never hands it out again."""
+        self._pooled.invalidate(error)
+
+
+@asynccontextmanager
+async def direct_connection(engine: AsyncEngine) -> AsyncIterator[DirectConnection]:
+    pooled = await engine.raw_connection()
+    try:
+        yield DirectConnection(pooled)
+    finally:
+        pooled.close()  # back to the pool; there is no transaction to roll back
+
+
 async def fetch_one(
-    connection: AsyncConnection, statement: TextClause, params: Mapping[str, Any]
+    connection: AsyncConnection | DirectConnection,
+    statement: TextClause,
+    params: Mapping[str, Any],
 ) -> Mapping[str, Any] | None:
     """The first row of a textual `statement`, or None, sent straight through asyncpg.
 
@@ -130,12 +161,16 @@ async def fetch_one(
     error types are the same as through `connection.execute`. A connection whose
     transaction SQLAlchemy has not begun yet at the driver goes through SQLAlchemy, which
     begins it, so the statement is never outside the caller's transaction."""
-    raw = await connection.get_raw_connection()
-    driver: asyncpg.Connection | None = raw.driver_connection
-    autocommit: bool = getattr(raw.dbapi_connection, "autocommit", False)
-    if driver is None or not (autocommit or driver.is_in_transaction()):
-        row = (await connection.execute(statement, params)).first()
-        return None if row is None else dict(row._mapping)
+    if isinstance(connection, DirectConnection):
+        driver: asyncpg.Connection | None = connection.driver
+    else:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        autocommit: bool = getattr(raw.dbapi_connection, "autocommit", False)
+        if driver is None or not (autocommit or driver.is_in_transaction()):
+            row = (await connection.execute(statement, params)).first()
+            return None if row is None else dict(row._mapping)
+    assert driver is not None
     sql, names = positional_sql(statement)
     arguments = [params[name] for name in names]
     try:
@@ -143,7 +178,10 @@ async def fetch_one(
     except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
         invalidated = driver.is_closed()
         if invalidated:  # as SQLAlchemy does: the pool must not hand it out again
-            await connection.invalidate(exc)
+            if isinstance(connection, DirectConnection):
+                connection.invalidate(exc)
+            else:
+                await connection.invalidate(exc)
         wrapper = next((ours for theirs, ours in _WRAPPED_AS if isinstance(exc, theirs)), None)
         raise (wrapper or DBAPIError)(
             sql, tuple(arguments), exc, connection_invalidated=invalidated

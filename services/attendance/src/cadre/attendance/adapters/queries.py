@@ -10,12 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cadre.attendance.adapters.tables import (
     REPLICA,
-    leaves,
 )
 from cadre.attendance.domain.geo import Fence
 from cadre.attendance.domain.spoofing import Fix
 from cadre.events.calendar import WorkdayCalendar
-from cadre.events.db import fetch_one
+from cadre.events.db import DirectConnection, fetch_one
 from cadre.events.replica import Person
 
 __all__ = ["BoundDevice", "CheckInContext", "Person", "check_in_context", "person"]
@@ -87,7 +86,7 @@ _CHECK_IN_CONTEXT_LOCKED = sa.text(CHECK_IN_CONTEXT_SQL.format(lock="FOR UPDATE"
 
 
 async def check_in_context(
-    connection: AsyncConnection,
+    connection: AsyncConnection | DirectConnection,
     tenant: str,
     cadre_id: str,
     token_unit_path: str,
@@ -133,18 +132,21 @@ async def check_in_context(
     )
 
 
+_APPROVED_LEAVE_ON = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM leaves WHERE tenant = :tenant AND cadre_id = :cadre_id"
+    " AND status = 'approved' AND starts_on <= :day AND ends_on >= :day) AS found"
+).bindparams(sa.bindparam("day", type_=sa.Date))
+
+
 async def approved_leave_on(
-    session: AsyncSession | AsyncConnection, tenant: str, cadre_id: str, day: date
+    connection: AsyncSession | AsyncConnection | DirectConnection,
+    tenant: str,
+    cadre_id: str,
+    day: date,
 ) -> bool:
-    found = await session.scalar(
-        sa.select(sa.func.count())
-        .select_from(leaves)
-        .where(
-            leaves.c.tenant == tenant,
-            leaves.c.cadre_id == cadre_id,
-            leaves.c.status == "approved",
-            leaves.c.starts_on <= day,
-            leaves.c.ends_on >= day,
-        )
+    if isinstance(connection, AsyncSession):
+        connection = await connection.connection()
+    row = await fetch_one(
+        connection, _APPROVED_LEAVE_ON, {"tenant": tenant, "cadre_id": cadre_id, "day": day}
     )
-    return bool(found)
+    return bool(row and row["found"])

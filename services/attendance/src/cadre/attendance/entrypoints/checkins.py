@@ -35,6 +35,7 @@ from cadre.events.catalogue import (
     DeviceBoundData,
 )
 from cadre.events.context import ChangeContext
+from cadre.events.db import DirectConnection
 from cadre.events.envelope import EventEnvelope, new_event_id
 from cadre.events.pagination import MAX_LIMIT, Page, keyset_after, keyset_cursor, keyset_page
 from cadre.events.problems import Problem
@@ -274,7 +275,7 @@ class _CheckInRecord:
 
 
 async def _record(
-    session: AsyncSession | AsyncConnection,
+    session: AsyncSession | AsyncConnection | DirectConnection,
     request: Request,
     principal: Principal,
     body: CheckInIn,
