@@ -125,3 +125,24 @@ async def test_a_token_verified_once_still_expires_and_a_key_refresh_forgets_it(
     assert await verifier.verify(sign_token(LEADER, rotated, key_id("demo", 2))) == LEADER
     with pytest.raises(TokenError):
         await verifier.verify(old)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "no-dots-at-all",
+        "!!!.payload.signature",
+        "W10.payload.signature",  # a JSON list, not an object
+        "eyJhbGciOiJFZERTQSJ9",  # a header and nothing else
+    ],
+)
+def test_a_malformed_token_is_refused_as_such(token: str) -> None:
+    with pytest.raises(TokenError, match="malformed token"):
+        verify_token(token, KEYS)
+
+
+def test_a_readable_header_does_not_excuse_a_broken_rest() -> None:
+    header = sign_token(LEADER, DEMO_KEY, key_id("demo", 1)).split(".")[0]
+    with pytest.raises(TokenError, match="invalid token"):
+        verify_token(f"{header}.!!!.???", KEYS)

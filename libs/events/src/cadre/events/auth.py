@@ -6,6 +6,8 @@ another tenant's key is refused."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import time
 import uuid
@@ -79,10 +81,7 @@ def verify_token_until(
     now: float | None = None,
 ) -> tuple[Principal, float]:
     """`verify_token`, and the token's expiry (`exp`, epoch seconds)."""
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise TokenError("malformed token") from exc
+    header = _unverified_header(token)
     kid = header.get("kid")
     if header.get("alg") != ALGORITHM or not isinstance(kid, str):
         raise TokenError("unsupported token algorithm or missing key id")
@@ -121,6 +120,22 @@ def verify_token_until(
         return principal, float(claims["exp"])
     except (KeyError, ValueError) as exc:
         raise TokenError(f"token claims are incomplete: {exc}") from exc
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The header, only to pick the key; `jwt.decode` then checks the whole token. PyJWT's
+    own `get_unverified_header` checks every character of all three parts in Python first,
+    as `jwt.decode` does again: about half of a token's first verification."""
+    encoded, _, rest = token.partition(".")
+    if not rest or len(encoded) > 4096:
+        raise TokenError("malformed token")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise TokenError("malformed token") from exc
+    if not isinstance(header, dict):
+        raise TokenError("malformed token")
+    return header
 
 
 def public_keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
