@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 import asyncpg
 import pytest
@@ -127,7 +128,7 @@ async def test_the_relay_keeps_using_indexes_after_the_outbox_grows(
             ]
             await append_in_transaction(spine_sessions, f"small-{i}", 0, events)
             published += size
-            await eventually(lambda n=published: _all_published([relay], n), timeout_s=30)
+            await eventually(partial(_all_published, [relay], published), timeout_s=30)
         async with engine.begin() as connection:  # weeks of published rows, not analysed
             await connection.execute(
                 sa.text(
@@ -140,7 +141,7 @@ async def test_the_relay_keeps_using_indexes_after_the_outbox_grows(
         for i in range(3):
             event = sample_event("journal.journal_missed", tenant=tenant, subject=f"d-{i}")
             await append_in_transaction(spine_sessions, f"large-{i}", 0, [event])
-            await eventually(lambda n=published + 1 + i: _all_published([relay], n))
+            await eventually(partial(_all_published, [relay], published + 1 + i))
         scans_after = await _outbox_seq_scans(engine)
     finally:
         relay.stop()
