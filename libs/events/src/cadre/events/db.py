@@ -121,6 +121,12 @@ def positional_sql(statement: TextClause) -> tuple[str, tuple[str, ...]]:
     return compiled.string, tuple(compiled.positiontup or ())
 
 
+def positional_arguments(statement: TextClause, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """`positional_sql` and `params` in the order its $1, $2 … take them."""
+    sql, names = positional_sql(statement)
+    return sql, [params[name] for name in names]
+
+
 class DirectConnection:
     """A connection checked out of an engine's pool and used straight through asyncpg,
     without SQLAlchemy's Connection around it, whose checkout and return cost the check-in
@@ -134,8 +140,9 @@ class DirectConnection:
         self.driver: asyncpg.Connection = driver
         self._pooled = pooled
 
-    def invalidate(self, error: BaseException) -> None:
-        """As SQLAlchemy does after a connection failed: the pool never hands it out again."""
+    async def invalidate(self, error: BaseException) -> None:
+        """As SQLAlchemy does after a connection failed: the pool never hands it out again
+        (async like `AsyncConnection.invalidate`, so callers treat both alike)."""
         self._pooled.invalidate(error)
 
 
@@ -171,17 +178,13 @@ async def fetch_one(
             row = (await connection.execute(statement, params)).first()
             return None if row is None else dict(row._mapping)
     assert driver is not None
-    sql, names = positional_sql(statement)
-    arguments = [params[name] for name in names]
+    sql, arguments = positional_arguments(statement, params)
     try:
         record: Mapping[str, Any] | None = await driver.fetchrow(sql, *arguments)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
         invalidated = driver.is_closed()
         if invalidated:  # as SQLAlchemy does: the pool must not hand it out again
-            if isinstance(connection, DirectConnection):
-                connection.invalidate(exc)
-            else:
-                await connection.invalidate(exc)
+            await connection.invalidate(exc)
         wrapper = next((ours for theirs, ours in _WRAPPED_AS if isinstance(exc, theirs)), None)
         raise (wrapper or DBAPIError)(
             sql, tuple(arguments), exc, connection_invalidated=invalidated

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from cadre.events.catalogue import AnyEvent, parse_event
-from cadre.events.db import fetch_one, positional_sql
+from cadre.events.db import direct_connection, fetch_one, positional_arguments
 from cadre.events.envelope import EventEnvelope
 from cadre.events.tables import OUTBOX_CHANNEL, event_store
 from cadre.events.wire import encode
@@ -77,6 +77,12 @@ _APPEND_RESULT = """
            pg_notify(:channel, '') AS notified
     """
 _APPEND_SQL = sa.text(_APPEND_CTES + _APPEND_RESULT)
+# For `AppendBatcher`: a taken stream version fails the statement (and so its batch)
+# instead of being skipped, since a batch's results are not read back.
+_STRICT_APPEND_CTES = _APPEND_CTES.replace(
+    "ON CONFLICT ON CONSTRAINT uq_event_store_stream_version DO NOTHING", ""
+)
+_STRICT_APPEND_SQL = sa.text(_STRICT_APPEND_CTES + _APPEND_RESULT)
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
@@ -88,9 +94,6 @@ class StateRow:
 
     table: sa.Table
     values: Mapping[str, Any]
-
-
-_ON_CONFLICT = "ON CONFLICT ON CONSTRAINT uq_event_store_stream_version DO NOTHING"
 
 
 @functools.cache
@@ -110,13 +113,7 @@ def _append_with_row_sql(
         WHERE (SELECT count(*) FROM new_events) = :expected_count
         RETURNING 1
     )"""
-    ctes = _APPEND_CTES.replace(_ON_CONFLICT, "") if strict else _APPEND_CTES
-    return sa.text(ctes + insert_row + _APPEND_RESULT)
-
-
-@functools.cache
-def _strict_append_sql() -> sa.TextClause:
-    return sa.text(_APPEND_CTES.replace(_ON_CONFLICT, "") + _APPEND_RESULT)
+    return sa.text((_STRICT_APPEND_CTES if strict else _APPEND_CTES) + insert_row + _APPEND_RESULT)
 
 
 def _append_statement(
@@ -149,7 +146,7 @@ def _append_statement(
         "channel": OUTBOX_CHANNEL,
     }
     if state_row is None:
-        return (_strict_append_sql() if strict else _APPEND_SQL), params
+        return (_STRICT_APPEND_SQL if strict else _APPEND_SQL), params
     columns = tuple(state_row.values)
     params.update({f"state_{name}": state_row.values[name] for name in columns})
     return _append_with_row_sql(state_row.table, columns, strict), params
@@ -261,7 +258,7 @@ class AppendBatcher:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                by_statement: dict[sa.TextClause, list[tuple[_PendingAppend, list[Any]]]] = {}
+                by_sql: dict[str, list[tuple[_PendingAppend, list[Any]]]] = {}
                 for item in batch:
                     try:
                         statement, params = _append_statement(
@@ -270,31 +267,23 @@ class AppendBatcher:
                     except Exception as exc:  # an event that cannot be encoded: its own
                         item.done.set_exception(exc)
                         continue
-                    _, names = positional_sql(statement)
-                    arguments = [params[name] for name in names]
-                    by_statement.setdefault(statement, []).append((item, arguments))
-                for statement, items in by_statement.items():
-                    await self._write(statement, items)
+                    sql, arguments = positional_arguments(statement, params)
+                    by_sql.setdefault(sql, []).append((item, arguments))
+                for sql, items in by_sql.items():
+                    await self._write(sql, items)
         finally:  # cancelled (shutdown): nobody may wait for ever
             for item in [*batch, *self._pending]:
                 if not item.done.done():
                     item.done.set_exception(RuntimeError("the service is stopping"))
             self._pending.clear()
 
-    async def _write(
-        self, statement: sa.TextClause, items: list[tuple[_PendingAppend, list[Any]]]
-    ) -> None:
-        sql, _ = positional_sql(statement)
+    async def _write(self, sql: str, items: list[tuple[_PendingAppend, list[Any]]]) -> None:
         try:
-            async with self._engine.connect() as connection:
-                raw = await connection.get_raw_connection()
-                driver: asyncpg.Connection | None = raw.driver_connection
-                if driver is None:
-                    raise RuntimeError("the database connection was closed")
+            async with direct_connection(self._engine) as connection:
                 try:
-                    await driver.executemany(sql, [arguments for _, arguments in items])
+                    await connection.driver.executemany(sql, [arguments for _, arguments in items])
                 except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    if driver.is_closed():  # as SQLAlchemy does: never hand it out again
+                    if connection.driver.is_closed():  # never handed out again
                         await connection.invalidate(exc)
                     raise
         except Exception:
