@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.devstack.pytest_plugin import TopicFactory
@@ -169,6 +169,43 @@ async def test_records_the_consumer_finds_irrelevant_are_settled_without_being_d
     assert recorder.calls == [["wanted"]]
     assert dead == [4]
     assert consumer.stats == {"applied": 1, "duplicate": 0, "dead_lettered": 1, "ignored": 2}
+
+
+async def test_records_straight_from_aiokafka_reach_the_projection_as_inbound_records(
+    spine_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The loop hands aiokafka's own records over; the helper copies only those it keeps."""
+    wanted = sample_event("journal.journal_missed", subject="wanted")
+    ignored = sample_event("journal.task_assigned", subject="ignored")
+
+    def from_kafka(event: AnyEvent, offset: int) -> ConsumerRecord[bytes, bytes]:
+        record = encode(event)
+        return ConsumerRecord(
+            record.topic, 2, offset, 0, 0, record.key, record.value, None,
+            len(record.key), len(record.value), tuple(record.headers),
+        )  # fmt: skip
+
+    received: list[InboundRecord] = []
+
+    async def apply_batch(
+        session: AsyncSession, items: Sequence[tuple[AnyEvent, InboundRecord]]
+    ) -> None:
+        received.extend(record for _, record in items)
+
+    consumer = IdempotentConsumer(
+        name=f"aiokafka-{uuid.uuid4().hex[:8]}",
+        sessions=spine_sessions,
+        apply_batch=apply_batch,
+        relevant=lambda event_type, value: event_type != "journal.task_assigned",
+        dead_letter=no_dead_letters,
+    )
+    await consumer.handle_batch([from_kafka(ignored, 7), from_kafka(wanted, 8)])
+
+    [record] = received
+    assert type(record) is InboundRecord
+    assert (record.topic, record.partition, record.offset) == ("journal.events.v1", 2, 8)
+    assert record.headers == tuple(encode(wanted).headers)
+    assert consumer.stats["ignored"] == 1
 
 
 def test_exactly_one_apply_style_is_required(

@@ -15,8 +15,10 @@ from cadre.events.wire import (
     decode,
     encode,
     envelope_attributes,
+    event_type,
     header_map,
     header_text,
+    headers_by_name,
 )
 
 
@@ -108,6 +110,8 @@ def _one_by_one(headers: list[tuple[str, object]]) -> dict[str, str]:
         "a header that is a str",
         "a header that is None",
         "a bytearray",
+        "a type that is None after one that is not",
+        "a type that is not UTF-8",
     ],
 )
 def test_envelope_attributes_read_every_kind_of_header_as_header_map_does(change: str) -> None:
@@ -132,7 +136,14 @@ def test_envelope_attributes_read_every_kind_of_header_as_header_map_does(change
         headers.append(("ce_causationid", None))
     elif change == "a bytearray":
         headers.append(("ce_id", bytearray(str(event.id).encode())))
+    elif change == "a type that is None after one that is not":
+        headers.append(("ce_type", None))
+    elif change == "a type that is not UTF-8":
+        headers.append(("ce_type", b"journal.\xffmissed"))
     attributes = envelope_attributes(headers)
     assert attributes == _one_by_one(headers)
+    by_name = headers_by_name(headers)  # as a consumer reads a record: once, for both
+    assert envelope_attributes(headers, by_name) == attributes
+    assert event_type(headers, by_name) == attributes.get("type")
     if change == "as sent":
         assert decode(headers, encode(event).value) == event

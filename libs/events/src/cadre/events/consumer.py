@@ -39,7 +39,14 @@ from cadre.events.db import is_infrastructure_error
 from cadre.events.logging import event_log_context, get_logger
 from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
 from cadre.events.topics import dlq_topic
-from cadre.events.wire import MalformedMessage, envelope_attributes, event_from, header_text
+from cadre.events.wire import (
+    MalformedMessage,
+    envelope_attributes,
+    event_from,
+    event_type,
+    header_text,
+    headers_by_name,
+)
 
 log = get_logger(__name__)
 
@@ -68,7 +75,25 @@ _CLAIM_SQL = sa.text(
 )
 
 
-# Not frozen: one is built for every record read, and a frozen dataclass sets each field
+class KafkaRecordLike(Protocol):
+    """What the helper reads of a record: an `InboundRecord`, or aiokafka's own
+    `ConsumerRecord`, which it turns into one only when it keeps the record."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+# Not frozen: one is built for every record kept, and a frozen dataclass sets each field
 # through object.__setattr__ (0.68 µs against 0.26 µs a record, measured). Nothing mutates one.
 @dataclass(slots=True)
 class InboundRecord:
@@ -91,6 +116,10 @@ class InboundRecord:
             record.value,
             headers if type(headers) is tuple else tuple(headers or ()),
         )
+
+    @classmethod
+    def of(cls, record: KafkaRecordLike) -> InboundRecord:
+        return record if type(record) is InboundRecord else cls.from_consumer_record(record)
 
     @property
     def position(self) -> str:
@@ -134,18 +163,21 @@ class IdempotentConsumer:
         if (self.apply is None) == (self.apply_batch is None):
             raise ValueError("give exactly one of apply (per event) or apply_batch")
 
-    async def handle_batch(self, records: Sequence[InboundRecord]) -> None:
+    async def handle_batch(self, records: Sequence[KafkaRecordLike]) -> None:
         """Apply a batch exactly once in effect; returns only when every record is settled."""
         started = time.perf_counter()
         relevant = self.relevant
         decoded: list[_Decoded] = []
         for record in records:
-            # One pass over the headers serves both the relevance check and validation.
-            attributes = envelope_attributes(record.headers)
-            event_type = attributes.get("type")
-            # Without a type the record is malformed: validating it reports that.
-            if relevant is None or event_type is None or relevant(event_type, record.value):
-                decoded.append(self._decode(record, attributes))
+            headers = record.headers
+            by_name = headers_by_name(headers)  # one pass serves relevance and validation
+            if relevant is not None:
+                kind = event_type(headers, by_name)
+                # Without a type the record is malformed: validating it reports that.
+                if kind is not None and not relevant(kind, record.value):
+                    continue
+            attributes = envelope_attributes(headers, by_name)
+            decoded.append(self._decode(InboundRecord.of(record), attributes))
         ignored = len(records) - len(decoded)
         if ignored:
             self.stats["ignored"] += ignored

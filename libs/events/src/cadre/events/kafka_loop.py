@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from cadre.events.backoff import Backoff
-from cadre.events.consumer import DeadLetterPublisher, IdempotentConsumer, InboundRecord
+from cadre.events.consumer import DeadLetterPublisher, IdempotentConsumer
 from cadre.events.logging import get_logger
 
 log = get_logger(__name__)
@@ -101,8 +101,9 @@ class BatchConsumerLoop:
     async def poll_once(self, timeout_ms: int = 500) -> int:
         """Fetch, settle and commit one batch; returns how many records it held."""
         fetched = await self._kafka.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
+        # aiokafka's records as they are: the helper copies only those it keeps.
         records = [
-            InboundRecord.from_consumer_record(record)
+            record
             for partition in sorted(fetched, key=lambda tp: (tp.topic, tp.partition))
             for record in fetched[partition]
         ]
