@@ -81,8 +81,16 @@ def test_each_event_round_trips_through_json_to_its_own_class(event_type: str) -
 
 def test_source_is_derived_from_the_type_and_must_agree() -> None:
     assert sample_event("journal.entry_posted").source == "journal"
-    with pytest.raises(ValidationError, match="does not match"):
+    with pytest.raises(ValidationError, match="source\n  Input should be 'journal'"):
         sample_event("journal.entry_posted", source="attendance")
+
+
+def test_schema_version_defaults_to_the_current_one_and_no_other_validates() -> None:
+    raw = sample_event("attendance.checked_in").model_dump(mode="json")
+    del raw["schema_version"]
+    assert parse_event(raw).schema_version == 2
+    with pytest.raises(ValidationError, match="schema_version\n  Input should be 2"):
+        EVENT_ADAPTER.validate_python({**raw, "schema_version": 3})
 
 
 def test_unknown_type_is_rejected() -> None:
