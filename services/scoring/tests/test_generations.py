@@ -347,3 +347,70 @@ async def test_a_database_from_before_partitioning_keeps_its_rows_in_indexed_par
             assert not await _partitions(session), "no partitions are left"
     finally:
         await engine.dispose()
+
+
+async def test_directory_events_change_members_units_and_workdays_in_order(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Directory events are applied as runs of one statement each (a replay registers every
+    cadre in a row): the outcome must be that of applying them one by one, in order, in
+    one batch or across batches, for the live projection and a replay alike."""
+    registered = SAMPLE_DATA["directory.cadre_registered"]
+    unit = SAMPLE_DATA["directory.unit_created"]
+    transferred = SAMPLE_DATA["directory.cadre_transferred"]
+    events = [
+        sample_event("directory.unit_created"),
+        sample_event("directory.unit_created", data={**unit, "name": "乐业镇人民政府"}),
+        *(
+            sample_event("directory.cadre_registered", data={**registered, "cadre_id": cadre})
+            for cadre in ("c-001", "c-002", "c-003")
+        ),
+        sample_event("directory.cadre_updated"),  # c-001: not stationed any more
+        sample_event("directory.cadre_transferred"),  # c-001 to pingle
+        sample_event(
+            "directory.cadre_deactivated", data={"cadre_id": "c-002", "reason": "retired"}
+        ),
+        sample_event("directory.role_granted"),  # no effect on scores
+        sample_event("directory.workday_overridden"),  # 2026-11-23 is no workday
+        sample_event("directory.workday_overridden", data={"day": "2026-11-28", "workday": True}),
+        sample_event("directory.workday_overridden", data={"day": "2026-11-28", "workday": None}),
+        # c-003 moves, then registers again: the registration, coming last, decides.
+        sample_event("directory.cadre_transferred", data={**transferred, "cadre_id": "c-003"}),
+        sample_event(
+            "directory.cadre_registered", data={**registered, "cadre_id": "c-003", "name": "李四"}
+        ),
+    ]
+    record = InboundRecord("t", 0, 0, None, None)
+    async with sessions() as session, session.begin():
+        await create_partitions(session, 1, indexed=True)
+    live = ScoringProjection(1, RulesetBook.load(None), None)
+    replaying = ScoringProjection(2, RulesetBook.load(None), None, replaying=True)
+    for projection, batches in ((live, [events]), (replaying, [events[:4], events[4:]])):
+        for batch in batches:
+            async with sessions() as session, session.begin():
+                await projection.apply_batch(session, [(event, record) for event in batch])
+
+    for generation in (1, 2):
+        async with sessions() as session:
+            rows = await session.execute(
+                sa.text(
+                    "SELECT cadre_id, name, unit_id, unit_path, stationed, active FROM members"
+                    " WHERE generation = :g ORDER BY cadre_id"
+                ),
+                {"g": generation},
+            )
+            assert [tuple(row) for row in rows] == [
+                ("c-001", "张三", "pingle", "/gz/wangmo/pingle", False, True),
+                ("c-002", "张三", "leye", "/gz/wangmo/leye", True, False),
+                ("c-003", "李四", "leye", "/gz/wangmo/leye", True, True),
+            ]
+            units = await session.execute(
+                sa.text("SELECT unit_id, name, path FROM units WHERE generation = :g"),
+                {"g": generation},
+            )
+            assert [tuple(row) for row in units] == [("leye", "乐业镇人民政府", "/gz/wangmo/leye")]
+            workdays = await session.execute(
+                sa.text("SELECT day, workday FROM workday_overrides WHERE generation = :g"),
+                {"g": generation},
+            )
+            assert [tuple(row) for row in workdays] == [(date(2026, 11, 23), False)]
