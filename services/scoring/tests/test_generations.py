@@ -22,6 +22,7 @@ from cadre.events.consumer import InboundRecord
 from cadre.events.db import alembic_config, create_engine, migrate_async, session_factory
 from cadre.events.samples import SAMPLE_DATA, sample_event
 from cadre.events.tables import processed_events
+from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import (
     abandon_generation,
     consumer_group,
@@ -34,7 +35,9 @@ from cadre.scoring.adapters.generations import (
 from cadre.scoring.adapters.projection import ScoringProjection, fact_of_row
 from cadre.scoring.adapters.rulesets import RulesetBook
 from cadre.scoring.adapters.tables import contributions, facts, generations
+from cadre.scoring.domain.digest import digest_of_events
 from cadre.scoring.domain.facts import facts_of
+from cadre.scoring.domain.ruleset import default_ruleset
 
 pytestmark = pytest.mark.integration
 PREFIX = "scoring"
@@ -414,3 +417,39 @@ async def test_directory_events_change_members_units_and_workdays_in_order(
                 {"g": generation},
             )
             assert [tuple(row) for row in workdays] == [(date(2026, 11, 23), False)]
+
+
+@pytest.mark.parametrize(
+    "odd_cadre", ["c-1", "c\\7", "c\t8", "c\n9"], ids=["plain", "backslash", "tab", "newline"]
+)
+async def test_the_stored_digest_is_the_digest_of_the_pure_fold(
+    sessions: async_sessionmaker[AsyncSession], odd_cadre: str
+) -> None:
+    """PostgreSQL builds and sends the facts' digest lines itself (COPY's text format, which
+    escapes a backslash, tab or newline: those take the slow way); both ways must give the
+    digest the pure domain gives for the same facts and contributions, of a whole
+    generation and of one tenant. Ids that sort one way as columns and another as lines
+    (c-1 and c-10: "|" sorts after "0") check the order."""
+    entry = SAMPLE_DATA["journal.entry_posted"]
+    events = [
+        sample_event(
+            "journal.entry_posted",
+            subject=cadre,
+            data={**entry, "entry_id": f"e-{day}", "day": day, "text": "走访群众，整理台账"},
+        )
+        for cadre in (odd_cadre, "c-10", "张三")
+        for day in ("2026-11-16", "2026-11-17")
+    ] + [sample_event("attendance.day_closed", subject="c-10", tenant="other")]
+    record = InboundRecord("t", 0, 0, None, None)
+    async with sessions() as session, session.begin():
+        await create_partitions(session, 1, indexed=False)
+    projection = ScoringProjection(1, RulesetBook.load(None), None, replaying=True)
+    async with sessions() as session, session.begin():
+        await projection.apply_batch(session, [(event, record) for event in events])
+    await projection.derive_held(sessions)
+
+    for tenant in (None, "demo"):
+        chosen = [event for event in events if tenant in (None, event.tenant)]
+        expected = digest_of_events(chosen, default_ruleset())
+        async with sessions() as session, session.begin():
+            assert await queries.generation_digest(session, 1, tenant) == expected

@@ -192,6 +192,20 @@ async def fetch_one(
     return record
 
 
+async def driver_in_transaction(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under `session`, inside the session's transaction (begun at
+    the driver first if SQLAlchemy has not sent its BEGIN yet), for what SQLAlchemy does
+    not offer or does slowly: cursors over millions of rows, `COPY ... TO STDOUT`."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("the database connection was closed")
+    if not driver.is_in_transaction():
+        await connection.execute(text("SELECT 1"))  # SQLAlchemy begins lazily, at a statement
+    return driver
+
+
 async def lock_for_transaction(session: AsyncSession, key: str) -> None:
     """Hold a PostgreSQL advisory lock named `key` until the session's transaction ends,
     so two transactions deciding the same thing take turns."""

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cadre.events.calendar import WorkdayCalendar
+from cadre.events.db import driver_in_transaction
 from cadre.events.units import in_subtree
 from cadre.events.vocabulary import Dimension
 from cadre.scoring.adapters.projection import contribution_of_row, fact_of_row
@@ -24,11 +25,7 @@ from cadre.scoring.adapters.tables import (
 )
 from cadre.scoring.domain.assess import Member
 from cadre.scoring.domain.contributions import Contribution
-from cadre.scoring.domain.digest import (
-    DigestHasher,
-    contribution_text_from_prefix,
-    fact_text_from_key,
-)
+from cadre.scoring.domain.digest import DigestHasher, contribution_text_from_prefix
 from cadre.scoring.domain.facts import Fact
 from cadre.scoring.domain.tasks import TASK_METRICS
 
@@ -249,48 +246,55 @@ def _text_array(values: Sequence[str]) -> sa.ColumnElement[Any]:
     return sa.cast(sa.bindparam(None, list(values), type_=sa.ARRAY(sa.Text)), sa.ARRAY(sa.Text))
 
 
-async def generation_digest(session: AsyncSession, gen: int, tenant: str | None = None) -> str:
-    """The digest of a generation (of one tenant, or of all), streamed: the rows come in
-    the order of their digest lines (byte order of the line's unique prefix), so memory
-    stays flat however large the projection is (10k cadres × 90 days held 2.9 GB). The
-    prefix PostgreSQL sorts by is also what it sends (all of a fact's line but its kind),
-    so no row is rebuilt into a fact or a contribution, and a fact's sort carries one
-    column instead of five."""
-    bar = sa.literal("|")
-    # Days as ISO text (PostgreSQL's default DateStyle), ids in their canonical form, as
-    # str(UUID) gives them.
-    fact_key = sa.func.concat(
-        facts.c.cadre_id, bar, sa.cast(facts.c.day, sa.Text), bar,
-        facts.c.metric, bar, sa.cast(facts.c.event_id, sa.Text),
-    ).collate("C")  # fmt: skip
-    fact_query = sa.select(fact_key).where(facts.c.generation == gen).order_by(fact_key)
-    contribution_prefix = sa.func.concat(
-        contributions.c.cadre_id, bar, sa.cast(contributions.c.day, sa.Text), bar,
-        contributions.c.dimension, bar, contributions.c.rule, bar,
-        sa.cast(contributions.c.event_id, sa.Text), bar,
-    ).collate("C")  # fmt: skip
-    contribution_query = (
-        sa.select(
-            contribution_prefix, contributions.c.raw_points, contributions.c.points,
-            contributions.c.voided,
-        )
-        .where(contributions.c.generation == gen)
-        .order_by(contribution_prefix)
-    )  # fmt: skip
-    if tenant is not None:
-        fact_query = fact_query.where(facts.c.tenant == tenant)
-        contribution_query = contribution_query.where(contributions.c.tenant == tenant)
+# The digest's lines, in their order (byte order of the line), from the columns: days as
+# ISO text (PostgreSQL's default DateStyle), ids in their canonical form as str(UUID)
+# gives them. A fact's line is whole; a contribution's prefix is completed in Python,
+# whose float formatting the line is defined by.
+_FACT_LINES = """
+SELECT concat('f|', cadre_id, '|', day::text, '|', metric, '|', event_id::text)
+       COLLATE "C" AS line
+FROM facts WHERE generation = $1 {tenant} ORDER BY 1
+"""
+_CONTRIBUTION_LINES = """
+SELECT concat(cadre_id, '|', day::text, '|', dimension, '|', rule, '|', event_id::text, '|')
+       COLLATE "C" AS prefix, raw_points, points, voided
+FROM contributions WHERE generation = $1 {tenant} ORDER BY 1
+"""
 
+
+async def generation_digest(session: AsyncSession, gen: int, tenant: str | None = None) -> str:
+    """The digest of a generation (of one tenant, or of all), streamed: rows come in the
+    order of their digest lines, so memory stays flat however large the projection is (10k
+    cadres × 90 days held 2.9 GB). PostgreSQL builds each fact's whole line and sends the
+    lines by `COPY ... TO STDOUT`, which are then exactly the bytes hashed (no row of
+    millions goes through Python); contributions come through an asyncpg cursor. Through
+    SQLAlchemy's rows, the digest of a 10k × 90 replay cost its coordinator 3 s of CPU."""
+    driver = await driver_in_transaction(session)
+    where, arguments = ("AND tenant = $2", (gen, tenant)) if tenant else ("", (gen,))
     hasher = DigestHasher()
-    fact_rows = await session.stream(fact_query.execution_options(yield_per=10_000))
-    while fact_chunk := await fact_rows.fetchmany(10_000):
-        hasher.add_all([fact_text_from_key(key) for (key,) in fact_chunk])
-    rows = await session.stream(contribution_query.execution_options(yield_per=10_000))
-    while chunk := await rows.fetchmany(10_000):
+    fact_lines = _FACT_LINES.format(tenant=where)
+    escaped = False
+
+    async def take(chunk: bytes) -> None:
+        nonlocal escaped
+        escaped = escaped or b"\\" in chunk
+        if not escaped:
+            hasher.add_terminated(chunk)
+
+    await driver.copy_from_query(fact_lines, *arguments, output=take)
+    if escaped:
+        # COPY's text format escapes a backslash, tab or newline inside a line (some odd
+        # cadre id): start again, line by line.
+        hasher = DigestHasher()
+        cursor = await driver.cursor(fact_lines, *arguments)
+        while rows := await cursor.fetch(10_000):
+            hasher.add_all([line for (line,) in rows])
+    cursor = await driver.cursor(_CONTRIBUTION_LINES.format(tenant=where), *arguments)
+    while rows := await cursor.fetch(10_000):
         hasher.add_all(
             [
                 contribution_text_from_prefix(prefix, raw_points, points, voided)
-                for prefix, raw_points, points, voided in chunk
+                for prefix, raw_points, points, voided in rows
             ]
         )
     return hasher.hexdigest()

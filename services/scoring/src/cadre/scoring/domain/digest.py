@@ -13,16 +13,11 @@ from cadre.scoring.domain.ruleset import Ruleset
 
 
 # The lines are built from text fields (ISO days, UUIDs in their canonical text), so a
-# store can stream them as columns without rebuilding facts and contributions per row. A
-# store that joins the leading fields itself ("|" between them, in this order) passes the
-# joined text to the `_from_*` forms.
+# store can build or stream them from columns without rebuilding facts and contributions
+# per row. A store that joins a contribution's leading fields itself ("|" after each, in
+# this order) passes the joined text to `contribution_text_from_prefix`.
 def fact_text(cadre_id: str, day: str, metric: str, event_id: str) -> str:
-    return fact_text_from_key(f"{cadre_id}|{day}|{metric}|{event_id}")
-
-
-def fact_text_from_key(key: str) -> str:
-    """`key`: cadre id, day, metric and event id, joined by "|"."""
-    return f"f|{key}"
+    return f"f|{cadre_id}|{day}|{metric}|{event_id}"
 
 
 def contribution_text(
@@ -77,6 +72,10 @@ class DigestHasher:
         if text:
             self._hasher.update(text.encode())
             self._hasher.update(b"\n")
+
+    def add_terminated(self, data: bytes) -> None:
+        """Lines already encoded, each followed by its newline (as `add_all` adds them)."""
+        self._hasher.update(data)
 
     def hexdigest(self) -> str:
         return self._hasher.hexdigest()
