@@ -16,9 +16,9 @@ from cadre.events.wire import (
     encode,
     envelope_attributes,
     event_type,
+    header_layout,
     header_map,
     header_text,
-    headers_by_name,
 )
 
 
@@ -112,6 +112,8 @@ def _one_by_one(headers: list[tuple[str, object]]) -> dict[str, str]:
         "a bytearray",
         "a type that is None after one that is not",
         "a type that is not UTF-8",
+        "a str in place of bytes",
+        "bytes that are not UTF-8 in place",
     ],
 )
 def test_envelope_attributes_read_every_kind_of_header_as_header_map_does(change: str) -> None:
@@ -138,12 +140,40 @@ def test_envelope_attributes_read_every_kind_of_header_as_header_map_does(change
         headers.append(("ce_id", bytearray(str(event.id).encode())))
     elif change == "a type that is None after one that is not":
         headers.append(("ce_type", None))
+    elif change == "a str in place of bytes":
+        headers = [
+            (n, v.decode() if n == "ce_subject" and isinstance(v, bytes) else v)
+            for n, v in by_name.items()
+        ]
+    elif change == "bytes that are not UTF-8 in place":
+        headers = [(n, b"\xff" if n == "ce_tenant" else v) for n, v in by_name.items()]
     elif change == "a type that is not UTF-8":
         headers.append(("ce_type", b"journal.\xffmissed"))
     attributes = envelope_attributes(headers)
     assert attributes == _one_by_one(headers)
-    by_name = headers_by_name(headers)  # as a consumer reads a record: once, for both
-    assert envelope_attributes(headers, by_name) == attributes
-    assert event_type(headers, by_name) == attributes.get("type")
+    layout = header_layout(headers)  # as a consumer reads a record: once, for both
+    as_encoded = [name for name, _ in encode(event).headers]
+    assert (layout is not None) == ([name for name, _ in headers] == as_encoded)
+    assert envelope_attributes(headers, layout) == attributes
+    assert event_type(headers, layout) == attributes.get("type")
     if change == "as sent":
         assert decode(headers, encode(event).value) == event
+
+
+@pytest.mark.parametrize("correlation", [None, "req-1"])
+@pytest.mark.parametrize("causation", [None, "e-0"])
+def test_every_layout_encode_writes_is_read_by_position(
+    correlation: str | None, causation: str | None
+) -> None:
+    event = sample_event(
+        "journal.journal_missed", correlation_id=correlation, causation_id=causation
+    )
+    headers = encode(event).headers
+    layout = header_layout(headers)
+    assert layout is not None
+    assert layout.names == tuple(name for name, _ in headers)
+    assert envelope_attributes(headers, layout) == _one_by_one(list(headers))
+    assert decode(headers, encode(event).value) == event
+    reordered = [headers[0], headers[1], headers[3], headers[2], *headers[4:]]
+    assert header_layout(reordered) is None
+    assert envelope_attributes(reordered) == _one_by_one(list(reordered))

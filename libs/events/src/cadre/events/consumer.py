@@ -44,8 +44,8 @@ from cadre.events.wire import (
     envelope_attributes,
     event_from,
     event_type,
+    header_layout,
     header_text,
-    headers_by_name,
 )
 
 log = get_logger(__name__)
@@ -170,13 +170,13 @@ class IdempotentConsumer:
         decoded: list[_Decoded] = []
         for record in records:
             headers = record.headers
-            by_name = headers_by_name(headers)  # one pass serves relevance and validation
+            layout = header_layout(headers)  # one look serves relevance and validation
             if relevant is not None:
-                kind = event_type(headers, by_name)
+                kind = event_type(headers, layout)
                 # Without a type the record is malformed: validating it reports that.
                 if kind is not None and not relevant(kind, record.value):
                     continue
-            attributes = envelope_attributes(headers, by_name)
+            attributes = envelope_attributes(headers, layout)
             decoded.append(self._decode(InboundRecord.of(record), attributes))
         ignored = len(records) - len(decoded)
         if ignored:
