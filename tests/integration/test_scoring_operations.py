@@ -81,11 +81,12 @@ class Setup:
     async def digest(self, generation: int | None = None) -> str:
         engine = create_engine(self.database_url)
         try:
-            async with session_factory(engine)() as session:
+            sessions = session_factory(engine)
+            async with sessions() as session:
                 chosen = generation or await live_generation(session)
-                if chosen is None:
-                    return ""
-                return await queries.generation_digest(session, chosen, self.tenant)
+            if chosen is None:
+                return ""
+            return await queries.generation_digest(sessions, chosen, self.tenant)
         finally:
             await engine.dispose()
 

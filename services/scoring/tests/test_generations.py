@@ -451,5 +451,84 @@ async def test_the_stored_digest_is_the_digest_of_the_pure_fold(
     for tenant in (None, "demo"):
         chosen = [event for event in events if tenant in (None, event.tenant)]
         expected = digest_of_events(chosen, default_ruleset())
+        assert await queries.generation_digest(sessions, 1, tenant) == expected
+
+
+async def _index_columns(session: AsyncSession, partition: str) -> dict[str, str]:
+    """Each index of `partition` by name, as its column list."""
+    rows = await session.execute(
+        sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :table"),
+        {"table": partition},
+    )
+    return {name: definition.split(" (", 1)[1].rstrip(")") for name, definition in rows}
+
+
+async def _cadre_id_collation(session: AsyncSession, table: str) -> str | None:
+    found: str | None = await session.scalar(
+        sa.text(
+            "SELECT collation_name FROM information_schema.columns"
+            " WHERE table_name = :table AND column_name = 'cadre_id'"
+        ),
+        {"table": table},
+    )
+    return found
+
+
+async def test_partitions_made_before_are_indexed_by_cadre_or_day_in_byte_order(
+    make_database: DatabaseFactory,
+) -> None:
+    """sco_0004 moves the tenant out of the lead of every index and puts cadre ids in byte
+    order, for the partitions of generations made before it (rows kept, a replay's bare
+    partitions left bare), and the downgrade puts them back."""
+    url = await make_database("byte-order-migration")
+    await migrate_async(MIGRATIONS, url)
+    config = alembic_config(MIGRATIONS, url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    try:
+        await asyncio.to_thread(command.downgrade, config, "sco_0003")
         async with sessions() as session, session.begin():
-            assert await queries.generation_digest(session, 1, tenant) == expected
+            live = await create_generation(session, PREFIX)
+            await create_partitions(session, live, indexed=False)
+            for index in (  # as the code of sco_0003's time indexed a partition
+                f"UNIQUE INDEX facts_g{live}_key ON facts_g{live} (event_id, metric)",
+                f"INDEX facts_g{live}_by_cadre ON facts_g{live} (tenant, cadre_id, day)",
+                f"INDEX facts_g{live}_by_day ON facts_g{live} (tenant, day)",
+                f"UNIQUE INDEX contributions_g{live}_key ON contributions_g{live}"
+                " (tenant, cadre_id, event_id, rule, dimension)",
+                f"INDEX contributions_g{live}_by_day ON contributions_g{live} (tenant, day)",
+            ):
+                await session.execute(sa.text(f"CREATE {index}"))
+            await _fill(session, live)
+            building = await create_generation(session, PREFIX)
+            await create_partitions(session, building, indexed=False)
+        async with sessions() as session:
+            assert await _cadre_id_collation(session, "facts") is None
+            assert (await _index_columns(session, f"facts_g{live}"))[
+                f"facts_g{live}_by_cadre"
+            ] == "tenant, cadre_id, day"
+        await asyncio.to_thread(command.upgrade, config, "heads")
+        async with sessions() as session:
+            for table in ("facts", "contributions"):
+                assert await _cadre_id_collation(session, table) == "C"
+            assert await _index_columns(session, f"facts_g{live}") == {
+                f"facts_g{live}_key": "event_id, metric",
+                f"facts_g{live}_by_cadre": "cadre_id, tenant, day",
+                f"facts_g{live}_by_day": "day, tenant",
+            }
+            assert await _index_columns(session, f"contributions_g{live}") == {
+                f"contributions_g{live}_key": "cadre_id, tenant, event_id, rule, dimension",
+                f"contributions_g{live}_by_day": "day, tenant",
+            }
+            assert await _index_columns(session, f"facts_g{building}") == {}
+            assert await _count(session, facts, facts.c.generation == live) == 1
+            daily = await session.scalar(sa.text("SELECT sum(count) FROM daily_counters"))
+            assert daily == 1
+        await asyncio.to_thread(command.downgrade, config, "sco_0003")
+        async with sessions() as session:
+            assert await _cadre_id_collation(session, "facts") is None
+            assert (await _index_columns(session, f"contributions_g{live}"))[
+                f"contributions_g{live}_key"
+            ] == "tenant, cadre_id, event_id, rule, dimension"
+    finally:
+        await engine.dispose()

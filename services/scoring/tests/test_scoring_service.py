@@ -71,8 +71,9 @@ class Scoring:
 
     async def digest(self) -> str:
         state = self.app.state.scoring
-        async with state.sessions() as session:
-            return await queries.generation_digest(session, await state.generation(), self.tenant)
+        return await queries.generation_digest(
+            state.sessions, await state.generation(), self.tenant
+        )
 
     async def get(self, path: str, headers: dict[str, str] | None = None, /, **params: Any) -> Any:
         response = await self.client.get(path, headers=headers or self.admin(), params=params)

@@ -113,10 +113,14 @@ async def index_partition(session: AsyncSession, table: str, generation: int) ->
 
 
 async def index_loaded_partition(session: AsyncSession, table: str, generation: int) -> None:
-    """`index_partition` for a partition a replay has just filled: its sorts in memory (the
-    default 64 MB would sort a large partition's index on disk) and without parallel
-    workers (see `without_parallel_workers`)."""
-    await session.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
+    """`index_partition` for a partition a replay has just filled, without parallel workers
+    (see `without_parallel_workers`) and sorting in runs of 16 MB. One sort in memory
+    (256 MB) was the slowest way: over 1.8 million rows, an index of (day, tenant) took
+    1.14 s with 256 MB, 0.93 s with 32 MB and 0.76 s with 16 MB, one of (cadre_id,
+    tenant, event_id, metric) 1.92, 1.69 and 1.52 s. Runs that fit in the CPU's cache,
+    merged, beat one quicksort over scattered tuples; the runs' files stay in the page
+    cache."""
+    await session.execute(sa.text("SET LOCAL maintenance_work_mem = '16MB'"))
     await session.execute(sa.text("SET LOCAL max_parallel_maintenance_workers = 0"))
     await index_partition(session, table, generation)
 

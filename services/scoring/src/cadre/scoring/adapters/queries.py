@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.events.calendar import WorkdayCalendar
 from cadre.events.db import driver_in_transaction
 from cadre.events.units import in_subtree
 from cadre.events.vocabulary import Dimension
+from cadre.scoring.adapters.generations import without_parallel_workers
 from cadre.scoring.adapters.projection import contribution_of_row, fact_of_row
 from cadre.scoring.adapters.tables import (
     contributions,
@@ -262,39 +264,68 @@ FROM contributions WHERE generation = $1 {tenant} ORDER BY 1
 """
 
 
-async def generation_digest(session: AsyncSession, gen: int, tenant: str | None = None) -> str:
+async def generation_digest(
+    sessions: async_sessionmaker[AsyncSession],
+    gen: int,
+    tenant: str | None = None,
+    *,
+    parallel_workers: bool = True,
+) -> str:
     """The digest of a generation (of one tenant, or of all), streamed: rows come in the
     order of their digest lines, so memory stays flat however large the projection is (10k
     cadres × 90 days held 2.9 GB). PostgreSQL builds each fact's whole line and sends the
     lines by `COPY ... TO STDOUT`, which are then exactly the bytes hashed (no row of
-    millions goes through Python); contributions come through an asyncpg cursor. Through
-    SQLAlchemy's rows, the digest of a 10k × 90 replay cost its coordinator 3 s of CPU."""
-    driver = await driver_in_transaction(session)
+    millions goes through Python); contributions come through an asyncpg cursor, on a
+    connection of their own whose sort runs while the facts are hashed. Through
+    SQLAlchemy's rows, the digest of a 10k × 90 replay cost its coordinator 3 s of CPU.
+    `parallel_workers=False`: no parallel query workers (a replay's digest, whose cores
+    its index builds keep busy)."""
     where, arguments = ("AND tenant = $2", (gen, tenant)) if tenant else ("", (gen,))
-    hasher = DigestHasher()
     fact_lines = _FACT_LINES.format(tenant=where)
-    escaped = False
-
-    async def take(chunk: bytes) -> None:
-        nonlocal escaped
-        escaped = escaped or b"\\" in chunk
-        if not escaped:
-            hasher.add_terminated(chunk)
-
-    await driver.copy_from_query(fact_lines, *arguments, output=take)
-    if escaped:
-        # COPY's text format escapes a backslash, tab or newline inside a line (some odd
-        # cadre id): start again, line by line.
-        hasher = DigestHasher()
-        cursor = await driver.cursor(fact_lines, *arguments)
-        while rows := await cursor.fetch(10_000):
-            hasher.add_all([line for (line,) in rows])
-    cursor = await driver.cursor(_CONTRIBUTION_LINES.format(tenant=where), *arguments)
-    while rows := await cursor.fetch(10_000):
-        hasher.add_all(
-            [
-                contribution_text_from_prefix(prefix, raw_points, points, voided)
-                for prefix, raw_points, points, voided in rows
-            ]
+    async with (
+        sessions() as facts_session,
+        facts_session.begin(),
+        sessions() as contributions_session,
+        contributions_session.begin(),
+    ):
+        if not parallel_workers:
+            for session in (facts_session, contributions_session):
+                await without_parallel_workers(session)
+        facts_driver = await driver_in_transaction(facts_session)
+        contributions_driver = await driver_in_transaction(contributions_session)
+        cursor = await contributions_driver.cursor(
+            _CONTRIBUTION_LINES.format(tenant=where), *arguments
         )
+        first_rows = asyncio.ensure_future(cursor.fetch(10_000))  # sorts meanwhile
+        try:
+            hasher = DigestHasher()
+            escaped = False
+
+            async def take(chunk: bytes) -> None:
+                nonlocal escaped
+                escaped = escaped or b"\\" in chunk
+                if not escaped:
+                    hasher.add_terminated(chunk)
+
+            await facts_driver.copy_from_query(fact_lines, *arguments, output=take)
+            if escaped:
+                # COPY's text format escapes a backslash, tab or newline inside a line
+                # (some odd cadre id): start again, line by line.
+                hasher = DigestHasher()
+                facts_cursor = await facts_driver.cursor(fact_lines, *arguments)
+                while lines := await facts_cursor.fetch(10_000):
+                    hasher.add_all([line for (line,) in lines])
+            rows = await first_rows
+        finally:
+            if not first_rows.done():  # the facts failed: the connection goes back idle
+                first_rows.cancel()
+                await asyncio.gather(first_rows, return_exceptions=True)
+        while rows:
+            hasher.add_all(
+                [
+                    contribution_text_from_prefix(prefix, raw_points, points, voided)
+                    for prefix, raw_points, points, voided in rows
+                ]
+            )
+            rows = await cursor.fetch(10_000)
     return hasher.hexdigest()

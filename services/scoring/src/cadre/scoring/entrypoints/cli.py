@@ -125,7 +125,7 @@ async def generation_digest(
         chosen = generation if generation is not None else await live_generation(session)
         if chosen is None:
             raise typer.BadParameter("there is no generation yet: start the service first")
-        return chosen, await queries.generation_digest(session, chosen, tenant)
+        return chosen, await queries.generation_digest(sessions, chosen, tenant)
 
 
 @app.command("digest")

@@ -51,7 +51,6 @@ from cadre.scoring.adapters.generations import (
     drop_generation,
     index_loaded_partition,
     switch_to,
-    without_parallel_workers,
     without_stalling_reads,
 )
 from cadre.scoring.adapters.projection import CadreKey, ScoringProjection
@@ -410,9 +409,9 @@ async def replay(
                     return time.perf_counter() - indexing
 
                 async def take_digest() -> str:
-                    async with sessions() as session, session.begin():
-                        await without_parallel_workers(session)
-                        return await queries.generation_digest(session, generation)
+                    return await queries.generation_digest(
+                        sessions, generation, parallel_workers=False
+                    )
 
                 # The digest needs no index, and nothing but this replay writes the new
                 # generation before the switch: the two overlap (PostgreSQL sorts for both).
