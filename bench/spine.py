@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.machine import describe
 from cadre.devstack.infra import Infra, create_databases, create_topics
 from cadre.events.catalogue import AnyEvent
-from cadre.events.consumer import IdempotentConsumer, InboundRecord
+from cadre.events.consumer import IdempotentConsumer, KafkaRecordLike
 from cadre.events.db import create_engine, session_factory
 from cadre.events.faststream_adapter import broker_dead_letter, subscribe_idempotent
 from cadre.events.relay import OutboxRelay, make_producer
@@ -126,7 +126,7 @@ async def consumer_apply(database_url: str, bootstrap: str, topic: str, n: int) 
     after_first_batch: tuple[int, float] | None = None
 
     async def apply_batch(
-        session: AsyncSession, items: Sequence[tuple[AnyEvent, InboundRecord]]
+        session: AsyncSession, items: Sequence[tuple[AnyEvent, KafkaRecordLike]]
     ) -> None:
         nonlocal applied, after_first_batch
         if after_first_batch is None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cadre.devstack.testing import Projection
 from cadre.events.catalogue import AnyEvent
-from cadre.events.consumer import IdempotentConsumer, InboundRecord
+from cadre.events.consumer import IdempotentConsumer, KafkaRecordLike
 from cadre.events.db import create_engine, session_factory
 from cadre.events.faststream_adapter import broker_dead_letter, subscribe_idempotent
 
@@ -23,7 +23,7 @@ async def main(database_url: str, bootstrap: str, topic: str, group: str) -> Non
     engine = create_engine(database_url)
     projection = Projection(engine)
 
-    async def slow_apply(session: AsyncSession, event: AnyEvent, record: InboundRecord) -> None:
+    async def slow_apply(session: AsyncSession, event: AnyEvent, record: KafkaRecordLike) -> None:
         await projection.apply(session, event, record)
         await asyncio.sleep(0.004)
 

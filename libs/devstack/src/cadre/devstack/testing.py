@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cadre.events.auth import JwksVerifier, Principal, key_id, public_jwk, sign_token
 from cadre.events.catalogue import AnyEvent
-from cadre.events.consumer import InboundRecord
+from cadre.events.consumer import InboundRecord, KafkaRecordLike
 from cadre.events.settings import ServiceSettings
 from cadre.events.vocabulary import LeaderLevel, Role
 from cadre.events.wire import encode, header_map
@@ -44,7 +44,7 @@ class Projection:
     fail_subjects: frozenset[str] = frozenset()
     attempts_on_failures: int = 0
 
-    async def apply(self, session: AsyncSession, event: AnyEvent, record: InboundRecord) -> None:
+    async def apply(self, session: AsyncSession, event: AnyEvent, record: KafkaRecordLike) -> None:
         if event.subject in self.fail_subjects:
             self.attempts_on_failures += 1
             raise ValueError(f"cannot project {event.subject}")

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cadre.attendance.adapters.tables import REPLICA, fences
 from cadre.events.catalogue import AnyEvent, GeofenceSet
-from cadre.events.consumer import InboundRecord
+from cadre.events.consumer import KafkaRecordLike
 
 
-async def apply_directory_event(session: AsyncSession, event: AnyEvent, _: InboundRecord) -> None:
+async def apply_directory_event(session: AsyncSession, event: AnyEvent, _: KafkaRecordLike) -> None:
     if await REPLICA.apply(session, event):
         return
     match event:

@@ -19,7 +19,7 @@ from cadre.events.catalogue import (
     LeaveApproved,
     LeaveCancelled,
 )
-from cadre.events.consumer import InboundRecord
+from cadre.events.consumer import KafkaRecordLike
 from cadre.events.db import lock_for_transaction
 from cadre.events.envelope import new_event_id
 from cadre.events.store import append
@@ -32,7 +32,7 @@ async def lock_day(session: AsyncSession, tenant: str, cadre_id: str, day: date)
     await lock_for_transaction(session, f"journal-day:{tenant}:{cadre_id}:{day.isoformat()}")
 
 
-async def apply_inbound(session: AsyncSession, event: AnyEvent, _: InboundRecord) -> None:
+async def apply_inbound(session: AsyncSession, event: AnyEvent, _: KafkaRecordLike) -> None:
     if await REPLICA.apply(session, event):
         return
     match event:

@@ -31,7 +31,7 @@ from cadre.events.catalogue import (
     TaskCompleted,
     TaskReopened,
 )
-from cadre.events.consumer import ApplyBatchFn, InboundRecord
+from cadre.events.consumer import ApplyBatchFn, KafkaRecordLike
 from cadre.events.logging import get_logger
 from cadre.events.vocabulary import LeaderLevel
 from cadre.notify.adapters.inbox import Draft, write_notifications
@@ -249,7 +249,7 @@ async def queue_webhooks(session: AsyncSession, batch: Sequence[AnyEvent], now: 
 
 def inbound_applier(config: RoutingConfig) -> ApplyBatchFn:
     async def apply_batch(
-        session: AsyncSession, batch: Sequence[tuple[AnyEvent, InboundRecord]]
+        session: AsyncSession, batch: Sequence[tuple[AnyEvent, KafkaRecordLike]]
     ) -> None:
         now = datetime.now(UTC)
         drafts: list[Draft] = []

@@ -29,7 +29,7 @@ from cadre.events.catalogue import (
     UnitCreated,
     WorkdayOverridden,
 )
-from cadre.events.consumer import InboundRecord
+from cadre.events.consumer import KafkaRecordLike
 from cadre.events.db import copy_rows
 from cadre.events.vocabulary import Dimension, LeaderLevel
 from cadre.scoring.adapters.generations import partition_name
@@ -347,7 +347,7 @@ class ScoringProjection:
         return event_type.startswith("directory.") or may_yield_facts(event_type, value)
 
     async def apply_batch(
-        self, session: AsyncSession, items: Sequence[tuple[AnyEvent, InboundRecord]]
+        self, session: AsyncSession, items: Sequence[tuple[AnyEvent, KafkaRecordLike]]
     ) -> None:
         effects = BatchEffects()
         rows: list[tuple[str, Fact]] = []
@@ -356,12 +356,17 @@ class ScoringProjection:
         # touches no connection and costs no round trip (three a batch otherwise, a tenth
         # of a replay worker's fold).
         changes: list[_Change] = []
+        zones: dict[str, str] = {}  # each tenant's ruleset looked up once a batch
         for event, _ in items:
+            tenant = event.tenant
             if event.source == "directory":
                 changes.extend(self._directory_changes(event, effects))
                 continue
-            timezone = self.rulesets.for_tenant(event.tenant).timezone
-            rows.extend((event.tenant, fact) for fact in facts_of(event, timezone))
+            zone = zones.get(tenant)
+            if zone is None:
+                zone = zones[tenant] = self.rulesets.for_tenant(tenant).timezone
+            for fact in facts_of(event, zone):
+                rows.append((tenant, fact))
         if changes:
             if self.replaying:
                 await _defer_durability(session)

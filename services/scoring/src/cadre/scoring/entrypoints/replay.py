@@ -150,7 +150,7 @@ async def replay_share(
     on_derive: Callable[[int, int], None],
 ) -> tuple[int, float]:
     """Fold this share's partitions up to the end of the log as it is now, holding the facts
-    in memory (`on_fold(done, remaining)` after every batch); release the facts of cadres
+    in memory (`on_fold(done, remaining)` every 0.2 s); release the facts of cadres
     another share holds facts of too; then derive this share's cadres
     (`on_derive(done, total)`). Returns the number of events folded and the seconds spent
     deriving."""
@@ -174,6 +174,7 @@ async def replay_share(
             try:
                 remaining = await loop.lag()
                 on_fold(done, remaining)
+                reported = time.monotonic()
                 while True:
                     fetched = await loop.poll_once(timeout_ms=500)
                     done += fetched
@@ -184,7 +185,11 @@ async def replay_share(
                         remaining = await loop.lag()
                         if remaining == 0:
                             break
-                    on_fold(done, remaining)
+                    # Five reports a second are plenty: one per batch (thousands) woke the
+                    # progress queue's feeder thread each time, beside the fold.
+                    if time.monotonic() - reported >= 0.2:
+                        on_fold(done, remaining)
+                        reported = time.monotonic()
             finally:
                 await loop.stop()
             on_fold(done, 0)
