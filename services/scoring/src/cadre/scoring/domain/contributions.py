@@ -42,8 +42,10 @@ def half_year(day: date) -> tuple[int, int]:
 
 
 def contributions(state: FactState, ruleset: Ruleset) -> list[Contribution]:
-    """Every contribution the facts earn under `ruleset`, in a deterministic order."""
-    facts = sorted((fact for group in state.values() for fact in group), key=_fact_order)
+    """Every contribution the facts earn under `ruleset`, in a deterministic order. The
+    facts are taken as they come: what decides between them is ordered explicitly below
+    (a group's facts, the first entry of a day, the caps), and the result is sorted."""
+    facts = [fact for group in state.values() for fact in group]
     voided = {f.target for f in facts if f.metric is Metric.VOID}
     points = ruleset.points
     raw: list[tuple[Fact, Dimension, str, float]] = []
@@ -142,14 +144,9 @@ def _apply_caps_and_voids(
     return sorted(result, key=_contribution_order)
 
 
-# The dataclasses' own order, as keys: sorting by their generated __lt__ built two tuples of
-# every field per comparison, which was most of the time spent deriving. A cadre's facts
-# differ by (event, metric) and its contributions by (event, rule, dimension), so a fact's
-# later fields never decide, and a contribution's key holds every field anyway.
-def _fact_order(fact: Fact) -> tuple[str, date, str, int]:
-    return (fact.cadre_id, fact.day, fact.metric, fact.event_id.int)
-
-
+# The named tuples' own order, as a key: comparing them field by field compared UUIDs with
+# UUID.__lt__ (Python), for most of the time spent deriving. A cadre's contributions
+# differ by (event, rule, dimension), and the key holds every field anyway.
 def _contribution_order(c: Contribution) -> tuple[str, date, str, str, int, float, float, bool]:
     return (
         c.cadre_id,
