@@ -126,7 +126,7 @@ def _apply_caps_and_voids(
     for fact, dimension, rule, value in sorted(
         raw, key=lambda r: (r[0].day, r[0].at, r[0].event_id.int, r[2])
     ):
-        if fact.event_id in voided:
+        if voided and fact.event_id in voided:  # rarely any: UUID.__hash__ is Python
             result.append(
                 Contribution(
                     fact.cadre_id, fact.day, dimension, rule, fact.event_id, value, 0.0, True
