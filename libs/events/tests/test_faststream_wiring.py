@@ -10,7 +10,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from cadre.events.consumer import IdempotentConsumer, InboundRecord, KafkaRecordLike
+from cadre.events.consumer import IdempotentConsumer, KafkaRecordLike
 from cadre.events.faststream_adapter import subscribe_idempotent
 from cadre.events.samples import sample_event
 from cadre.events.wire import decode, encode
@@ -18,10 +18,10 @@ from cadre.events.wire import decode, encode
 
 class RecordingConsumer(IdempotentConsumer):
     def __init__(self) -> None:
-        self.batches: list[list[InboundRecord]] = []
+        self.batches: list[list[KafkaRecordLike]] = []
 
     async def handle_batch(self, records: Sequence[KafkaRecordLike]) -> None:
-        self.batches.append([InboundRecord.of(record) for record in records])
+        self.batches.append(list(records))
 
 
 async def test_records_reach_the_helper_with_headers_key_and_value() -> None:

@@ -96,7 +96,12 @@ class KafkaRecordLike(Protocol):
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
-# Not frozen: one is built for every record kept, and a frozen dataclass sets each field
+def record_position(record: KafkaRecordLike) -> str:
+    """Where a record sits: topic/partition/offset, what an undecodable one is known by."""
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+# Not frozen: one is built for every record copied, and a frozen dataclass sets each field
 # through object.__setattr__ (0.68 µs against 0.26 µs a record, measured). Nothing mutates one.
 @dataclass(slots=True)
 class InboundRecord:
@@ -120,13 +125,9 @@ class InboundRecord:
             headers if type(headers) is tuple else tuple(headers or ()),
         )
 
-    @classmethod
-    def of(cls, record: KafkaRecordLike) -> InboundRecord:
-        return record if type(record) is InboundRecord else cls.from_consumer_record(record)
-
     @property
     def position(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
+        return record_position(self)
 
 
 class DeadLetterPublisher(Protocol):
@@ -144,10 +145,7 @@ class _Decoded:
     @property
     def dedup_key(self) -> str:
         # Only when needed (the events that get a dedup record): str(UUID) is pure Python.
-        if self.event is not None:
-            return str(self.event.id)
-        record = self.record
-        return f"{record.topic}/{record.partition}/{record.offset}"
+        return str(self.event.id) if self.event is not None else record_position(self.record)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from cadre.events.consumer import DeadLetterPublisher, IdempotentConsumer, InboundRecord
+from cadre.events.consumer import DeadLetterPublisher, IdempotentConsumer
 
 
 def broker_dead_letter(broker: KafkaBroker) -> DeadLetterPublisher:
@@ -55,6 +55,6 @@ def subscribe_idempotent(
     async def handle(_: Any, message: KafkaMessage) -> None:
         raw = message.raw_message
         records = raw if isinstance(raw, tuple | list) else (raw,)
-        await consumer.handle_batch([InboundRecord.from_consumer_record(r) for r in records])
+        await consumer.handle_batch(records)  # aiokafka's records, as the helper reads them
 
     return subscriber
