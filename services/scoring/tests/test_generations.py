@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from alembic import command
+from alembic.config import Config
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -54,6 +56,23 @@ async def sessions(
     engine = create_engine(url)
     yield session_factory(engine)
     await engine.dispose()
+
+
+@asynccontextmanager
+async def _migrated_down_to(
+    make_database: DatabaseFactory, name: str, revision: str
+) -> AsyncIterator[tuple[Config, async_sessionmaker[AsyncSession]]]:
+    """A fresh scoring database, migrated to the head and then down to `revision`, with
+    its Alembic config (to migrate it on) and sessions."""
+    url = await make_database(name)
+    await migrate_async(MIGRATIONS, url)
+    config = alembic_config(MIGRATIONS, url)
+    engine = create_engine(url)
+    try:
+        await asyncio.to_thread(command.downgrade, config, revision)
+        yield config, session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 async def _new_generation(session: AsyncSession) -> int:
@@ -313,13 +332,10 @@ async def test_a_cadres_contributions_are_found_by_their_partitions_key(
 async def test_a_database_from_before_partitioning_keeps_its_rows_in_indexed_partitions(
     make_database: DatabaseFactory,
 ) -> None:
-    url = await make_database("partition-migration")
-    await migrate_async(MIGRATIONS, url)
-    config = alembic_config(MIGRATIONS, url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
-    try:
-        await asyncio.to_thread(command.downgrade, config, "sco_0001")
+    async with _migrated_down_to(make_database, "partition-migration", "sco_0001") as (
+        config,
+        sessions,
+    ):
         async with sessions() as session, session.begin():
             # As databases made before had them: one table each, the generation in the key.
             assert "contributions_by_cadre_day" in await _indexes(session, "contributions")
@@ -348,8 +364,6 @@ async def test_a_database_from_before_partitioning_keeps_its_rows_in_indexed_par
             assert await _count(session, facts, facts.c.generation == live) == 1
             assert "facts_pkey" in await _indexes(session, "facts")
             assert not await _partitions(session), "no partitions are left"
-    finally:
-        await engine.dispose()
 
 
 async def test_directory_events_change_members_units_and_workdays_in_order(
@@ -480,13 +494,10 @@ async def test_partitions_made_before_are_indexed_by_cadre_or_day_in_byte_order(
     """sco_0004 moves the tenant out of the lead of every index and puts cadre ids in byte
     order, for the partitions of generations made before it (rows kept, a replay's bare
     partitions left bare), and the downgrade puts them back."""
-    url = await make_database("byte-order-migration")
-    await migrate_async(MIGRATIONS, url)
-    config = alembic_config(MIGRATIONS, url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
-    try:
-        await asyncio.to_thread(command.downgrade, config, "sco_0003")
+    async with _migrated_down_to(make_database, "byte-order-migration", "sco_0003") as (
+        config,
+        sessions,
+    ):
         async with sessions() as session, session.begin():
             live = await create_generation(session, PREFIX)
             await create_partitions(session, live, indexed=False)
@@ -530,5 +541,3 @@ async def test_partitions_made_before_are_indexed_by_cadre_or_day_in_byte_order(
             assert (await _index_columns(session, f"contributions_g{live}"))[
                 f"contributions_g{live}_key"
             ] == "tenant, cadre_id, event_id, rule, dimension"
-    finally:
-        await engine.dispose()
