@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.devstack.pytest_plugin import DatabaseFactory
 from cadre.events.consumer import InboundRecord
-from cadre.events.db import alembic_config, create_engine, migrate_async, session_factory
+from cadre.events.db import (
+    alembic_config,
+    copy_rows,
+    create_engine,
+    migrate_async,
+    session_factory,
+)
 from cadre.events.samples import SAMPLE_DATA, sample_event
 from cadre.events.tables import processed_events
 from cadre.scoring.adapters import queries
@@ -541,3 +547,36 @@ async def test_partitions_made_before_are_indexed_by_cadre_or_day_in_byte_order(
             assert (await _index_columns(session, f"contributions_g{live}"))[
                 f"contributions_g{live}_key"
             ] == "tenant, cadre_id, event_id, rule, dimension"
+
+
+async def test_rows_copied_in_a_transaction_that_rolls_back_are_not_kept(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """`copy_rows` runs inside the session's transaction even as its first statement (the
+    driver begins it first): a replay's chunk that fails leaves nothing behind."""
+    async with sessions() as session, session.begin():
+        await create_partitions(session, 1, indexed=False)
+    row = (
+        1,
+        "t",
+        "c1",
+        uuid.uuid4(),
+        "first_entry",
+        "responsibility",
+        date(2026, 11, 2),
+        1.0,
+        1.0,
+        False,
+    )
+    columns = ("generation", "tenant", "cadre_id", "event_id", "rule", "dimension", "day",
+               "raw_points", "points", "voided")  # fmt: skip
+
+    async def copy_then_fail() -> None:
+        async with sessions() as session, session.begin():
+            await copy_rows(session, "contributions_g1", columns, [row])
+            raise RuntimeError("the chunk failed")
+
+    with pytest.raises(RuntimeError, match="the chunk failed"):
+        await copy_then_fail()
+    async with sessions() as session:
+        assert await _count(session, contributions, contributions.c.generation == 1) == 0
