@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from cadre.events.catalogue import EVENT_TYPES
+from cadre.events.envelope import EventEnvelope
 from cadre.events.samples import sample_event
 from cadre.events.topics import ALL_EVENT_TOPICS, dlq_topic, events_topic, topic_for_type
 from cadre.events.wire import (
     ATTRIBUTE_HEADERS,
     MalformedMessage,
+    _decode_as_written,
     decode,
     encode,
     envelope_attributes,
+    event_from,
     event_type,
     header_layout,
     header_map,
@@ -177,3 +183,101 @@ def test_every_layout_encode_writes_is_read_by_position(
     reordered = [headers[0], headers[1], headers[3], headers[2], *headers[4:]]
     assert header_layout(reordered) is None
     assert envelope_attributes(reordered) == _one_by_one(list(reordered))
+
+
+def _outcome(decoding: Callable[[], object]) -> object:
+    """What decoding gives: the event with the fields it was given (its own and its
+    data's), or the error as text."""
+    try:
+        event = decoding()
+    except MalformedMessage as exc:
+        return ("malformed", str(exc))
+    assert isinstance(event, EventEnvelope)
+    data = event.data
+    return (event, event.model_fields_set, getattr(data, "model_fields_set", None))
+
+
+def _exactly(headers: Any, value: bytes | None) -> object:
+    """The outcome of the one-header-at-a-time way, which decides what every record means."""
+    return _outcome(lambda: event_from(envelope_attributes(headers), value))
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_every_type_as_encode_writes_it_is_decoded_the_direct_way_to_the_same_event(
+    event_type: str,
+) -> None:
+    record = encode(sample_event(event_type, correlation_id="req-1"))
+    layout = header_layout(record.headers)
+    assert layout is not None
+    assert _decode_as_written(record.headers, record.value, layout) is not None
+    decoded = _outcome(lambda: decode(record.headers, record.value))
+    assert decoded == _exactly(record.headers, record.value)
+
+
+def _v1_check_in() -> tuple[list[tuple[str, Any]], bytes]:
+    headers = encode(sample_event("attendance.checked_in")).headers
+    v1 = {"check_in_id": "ci-1", "device_id": "d-1", "mode": "normal",
+          "location": {"lat": 25.5, "lon": 106.1, "accuracy": 8.0}}  # fmt: skip
+    return _replace(headers, "ce_schemaversion", b"1"), json.dumps(v1).encode()
+
+
+def _replace(headers: list[tuple[str, Any]], name: str, value: object) -> list[tuple[str, Any]]:
+    return [(n, value if n == name else v) for n, v in headers]
+
+
+_SAMPLE = encode(sample_event("journal.entry_posted", correlation_id="req-1"))
+
+
+@pytest.mark.parametrize(
+    ("case", "headers", "value"),
+    [
+        ("an optional header that is None", _replace(_SAMPLE.headers, "ce_correlationid", None),
+         _SAMPLE.value),
+        ("a required header that is None", _replace(_SAMPLE.headers, "ce_actor", None),
+         _SAMPLE.value),
+        ("a header that is not UTF-8", _replace(_SAMPLE.headers, "ce_actor", b"\xffal"),
+         _SAMPLE.value),
+        ("an id that is not UTF-8", _replace(_SAMPLE.headers, "ce_id", b"\xff" * 36),
+         _SAMPLE.value),
+        ("an id of 16 bytes, not read as a binary UUID",
+         _replace(_SAMPLE.headers, "ce_id", b"0123456789abcdef"), _SAMPLE.value),
+        ("a header that is a str", _replace(_SAMPLE.headers, "ce_subject", "c-7"),
+         _SAMPLE.value),
+        ("an id that is a str", _replace(_SAMPLE.headers, "ce_id", str(uuid.uuid4())),
+         _SAMPLE.value),
+        ("a bytearray", _replace(_SAMPLE.headers, "ce_tenant", bytearray(b"demo")),
+         _SAMPLE.value),
+        ("a source of another service", _replace(_SAMPLE.headers, "ce_source", b"attendance"),
+         _SAMPLE.value),
+        ("an unknown type", _replace(_SAMPLE.headers, "ce_type", b"journal.entry_burnt"),
+         _SAMPLE.value),
+        ("a version that is no number", _replace(_SAMPLE.headers, "ce_schemaversion", b"one"),
+         _SAMPLE.value),
+        ("a newer version", _replace(_SAMPLE.headers, "ce_schemaversion", b"9"),
+         _SAMPLE.value),
+        ("an older version, upcast", *_v1_check_in()),
+        ("data that is not valid", _SAMPLE.headers, b'{"day": "not a date"}'),
+        ("data that is not JSON", _SAMPLE.headers, b"\xff\xfe not json"),
+        ("data with more after it", _SAMPLE.headers, _SAMPLE.value + b', "x": 1'),
+        ("data that is null", _SAMPLE.headers, b"null"),
+        ("no data", _SAMPLE.headers, b""),
+        ("a tenant that breaks its pattern", _replace(_SAMPLE.headers, "ce_tenant", b"Bad T"),
+         _SAMPLE.value),
+    ],
+)  # fmt: skip
+def test_a_record_the_direct_way_refuses_decodes_exactly_as_header_by_header(
+    case: str, headers: list[tuple[str, Any]], value: bytes
+) -> None:
+    assert _outcome(lambda: decode(headers, value)) == _exactly(headers, value), case
+
+
+def test_the_direct_way_refuses_what_it_cannot_read_as_header_by_header_does() -> None:
+    layout = header_layout(_SAMPLE.headers)
+    assert layout is not None
+    for name, value in (("ce_correlationid", None), ("ce_actor", b"\xffal")):
+        headers = _replace(_SAMPLE.headers, name, value)
+        assert _decode_as_written(headers, _SAMPLE.value, layout) is None
+    v1_headers, v1_value = _v1_check_in()
+    v1_layout = header_layout(v1_headers)
+    assert v1_layout is not None
+    assert _decode_as_written(v1_headers, v1_value, v1_layout) is None

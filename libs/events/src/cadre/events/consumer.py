@@ -40,9 +40,9 @@ from cadre.events.logging import event_log_context, get_logger
 from cadre.events.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_SECONDS
 from cadre.events.topics import dlq_topic
 from cadre.events.wire import (
+    HeaderLayout,
     MalformedMessage,
-    envelope_attributes,
-    event_from,
+    decode_record,
     event_type,
     header_layout,
     header_text,
@@ -180,8 +180,7 @@ class IdempotentConsumer:
                 # Without a type the record is malformed: validating it reports that.
                 if kind is not None and not relevant(kind, record.value):
                     continue
-            attributes = envelope_attributes(headers, layout)
-            decoded.append(self._decode(record, attributes))
+            decoded.append(self._decode(record, layout))
         ignored = len(records) - len(decoded)
         if ignored:
             self.stats["ignored"] += ignored
@@ -198,9 +197,9 @@ class IdempotentConsumer:
         CONSUMER_BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
     @staticmethod
-    def _decode(record: KafkaRecordLike, attributes: dict[str, str]) -> _Decoded:
+    def _decode(record: KafkaRecordLike, layout: HeaderLayout | None) -> _Decoded:
         try:
-            return _Decoded(record, event_from(attributes, record.value))
+            return _Decoded(record, decode_record(record.headers, record.value, layout))
         except MalformedMessage as exc:
             return _Decoded(record, None, exc)
 
