@@ -30,6 +30,7 @@ from cadre.events.db import (
 )
 from cadre.events.samples import SAMPLE_DATA, sample_event
 from cadre.events.tables import processed_events
+from cadre.events.vocabulary import Dimension
 from cadre.scoring.adapters import queries
 from cadre.scoring.adapters.generations import (
     abandon_generation,
@@ -43,7 +44,8 @@ from cadre.scoring.adapters.generations import (
 from cadre.scoring.adapters.projection import ScoringProjection, fact_of_row
 from cadre.scoring.adapters.rulesets import RulesetBook
 from cadre.scoring.adapters.tables import contributions, facts, generations
-from cadre.scoring.domain.digest import digest_of_events
+from cadre.scoring.domain.contributions import Contribution
+from cadre.scoring.domain.digest import digest, digest_of_events
 from cadre.scoring.domain.facts import facts_of
 from cadre.scoring.domain.ruleset import default_ruleset
 
@@ -580,3 +582,34 @@ async def test_rows_copied_in_a_transaction_that_rolls_back_are_not_kept(
         await copy_then_fail()
     async with sessions() as session:
         assert await _count(session, contributions, contributions.c.generation == 1) == 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(1.0, 4.5, -3.0, 0.0, 0.015625, 99_999_999.984375), (5e-7,), (-0.0,), (1 / 3,), (1e9,)],
+    ids=["sixty-fourths", "just-under-a-half-millionth", "minus-zero", "a-third", "a-billion"],
+)
+async def test_the_stored_digest_writes_points_as_python_does(
+    sessions: async_sessionmaker[AsyncSession], values: tuple[float, ...]
+) -> None:
+    """PostgreSQL writes a contribution's points in the digest line itself only where its
+    text is Python's "{:.6f}" (multiples of 1/64 under 10^8, not -0.0). Another value
+    sends the contributions the slow way, where Python writes them: 5e-7 is a little
+    under half a millionth as a float ("0.000000"), which PostgreSQL's numeric reads as
+    exactly half ("0.000001")."""
+    made = [
+        Contribution("c-1", date(2026, 11, 16), dimension, f"r{i}", uuid.uuid4(), value,
+                     value * 2 if i % 2 else value, voided=bool(i % 3 == 2))
+        for i, value in enumerate(values)
+        for dimension in (Dimension.RESPONSIBILITY, Dimension.POLITICS)
+    ]  # fmt: skip
+    async with sessions() as session, session.begin():
+        await create_partitions(session, 1, indexed=False)
+        await session.execute(
+            sa.insert(contributions),
+            [
+                {"generation": 1, "tenant": "demo", **c._asdict(), "dimension": c.dimension.value}
+                for c in made
+            ],
+        )
+    assert await queries.generation_digest(sessions, 1) == digest([], made)

@@ -250,18 +250,33 @@ def _text_array(values: Sequence[str]) -> sa.ColumnElement[Any]:
 
 # The digest's lines, in their order (byte order of the line), from the columns: days as
 # ISO text (PostgreSQL's default DateStyle), ids in their canonical form as str(UUID)
-# gives them. A fact's line is whole; a contribution's prefix is completed in Python,
-# whose float formatting the line is defined by.
+# gives them. A fact's line is whole.
 _FACT_LINES = """
 SELECT concat('f|', cadre_id, '|', day::text, '|', metric, '|', event_id::text)
        COLLATE "C" AS line
 FROM facts WHERE generation = $1 {tenant} ORDER BY 1
 """
-_CONTRIBUTION_LINES = """
+# A contribution's line ends in its points as Python's "{:.6f}" writes them: the exact
+# decimal value of the float, rounded to six places. PostgreSQL writes the same text for
+# a multiple of 1/64 under 10^8 (its exact decimal has at most six places and fourteen
+# digits, and a float8 becomes numeric through fifteen), but for -0.0 ("-0.000000" in
+# Python); any other row is a lone backslash, which COPY escapes, so that the digest
+# takes the slow way, where Python writes every line (`_CONTRIBUTION_PREFIXES`).
+_EXACT = "({0} * 64 = trunc({0} * 64) AND abs({0}) < 1e8 AND ({0} <> 0 OR {0}::text = '0'))"
+_CONTRIBUTION_LINES = f"""
+SELECT CASE WHEN {_EXACT.format("raw_points")} AND {_EXACT.format("points")}
+            THEN concat('c|', cadre_id, '|', day::text, '|', dimension, '|', rule, '|',
+                        event_id::text, '|', round(raw_points::numeric, 6), '|',
+                        round(points::numeric, 6), '|', voided::int)
+            ELSE '\\' END COLLATE "C" AS line
+FROM contributions WHERE generation = $1 {{tenant}} ORDER BY 1
+"""
+_CONTRIBUTION_PREFIXES = """
 SELECT concat(cadre_id, '|', day::text, '|', dimension, '|', rule, '|', event_id::text, '|')
        COLLATE "C" AS prefix, raw_points, points, voided
 FROM contributions WHERE generation = $1 {tenant} ORDER BY 1
 """
+_END = b""  # the end of a COPY's output, in the queue that hands its chunks on
 
 
 async def generation_digest(
@@ -273,15 +288,16 @@ async def generation_digest(
 ) -> str:
     """The digest of a generation (of one tenant, or of all), streamed: rows come in the
     order of their digest lines, so memory stays flat however large the projection is (10k
-    cadres × 90 days held 2.9 GB). PostgreSQL builds each fact's whole line and sends the
-    lines by `COPY ... TO STDOUT`, which are then exactly the bytes hashed (no row of
-    millions goes through Python); contributions come through an asyncpg cursor, on a
-    connection of their own whose sort runs while the facts are hashed. Through
-    SQLAlchemy's rows, the digest of a 10k × 90 replay cost its coordinator 3 s of CPU.
-    `parallel_workers=False`: no parallel query workers (a replay's digest, whose cores
-    its index builds keep busy)."""
+    cadres × 90 days held 2.9 GB). PostgreSQL builds every line and sends them by `COPY
+    ... TO STDOUT`, which are then exactly the bytes hashed: no row of millions goes
+    through Python. Through SQLAlchemy's rows, the digest of a 10k × 90 replay cost its
+    coordinator 3 s of CPU; reading and completing the contributions' lines in Python,
+    2.9 s. The contributions come on a connection of their own, whose sort runs while
+    the facts are hashed. A line COPY has to escape (a cadre id with a backslash, tab or
+    newline; points PostgreSQL cannot write as Python does) sends that part the slow way,
+    row by row. `parallel_workers=False`: no parallel query workers (a replay's digest,
+    whose cores its index builds keep busy)."""
     where, arguments = ("AND tenant = $2", (gen, tenant)) if tenant else ("", (gen,))
-    fact_lines = _FACT_LINES.format(tenant=where)
     async with (
         sessions() as facts_session,
         facts_session.begin(),
@@ -293,39 +309,63 @@ async def generation_digest(
                 await without_parallel_workers(session)
         facts_driver = await driver_in_transaction(facts_session)
         contributions_driver = await driver_in_transaction(contributions_session)
-        cursor = await contributions_driver.cursor(
-            _CONTRIBUTION_LINES.format(tenant=where), *arguments
-        )
-        first_rows = asyncio.ensure_future(cursor.fetch(10_000))  # sorts meanwhile
+        # A few chunks ahead at most: the COPY waits for the facts (its sort is done first).
+        chunks: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)
+
+        async def copy_contributions() -> None:
+            await contributions_driver.copy_from_query(
+                _CONTRIBUTION_LINES.format(tenant=where), *arguments, output=chunks.put
+            )
+            await chunks.put(_END)
+
+        copying = asyncio.ensure_future(copy_contributions())
         try:
             hasher = DigestHasher()
-            escaped = False
-
-            async def take(chunk: bytes) -> None:
-                nonlocal escaped
-                escaped = escaped or b"\\" in chunk
-                if not escaped:
-                    hasher.add_terminated(chunk)
-
-            await facts_driver.copy_from_query(fact_lines, *arguments, output=take)
-            if escaped:
-                # COPY's text format escapes a backslash, tab or newline inside a line
-                # (some odd cadre id): start again, line by line.
+            fact_lines = _FACT_LINES.format(tenant=where)
+            if not await _hash_copied(facts_driver, fact_lines, arguments, hasher):
                 hasher = DigestHasher()
                 facts_cursor = await facts_driver.cursor(fact_lines, *arguments)
                 while lines := await facts_cursor.fetch(10_000):
                     hasher.add_all([line for (line,) in lines])
-            rows = await first_rows
+            with_facts = hasher.copy()
+            escaped = False
+            while (chunk := await chunks.get()) is not _END:
+                # Read to the end even so: a COPY cancelled halfway leaves its connection
+                # busy until the server has answered.
+                escaped = escaped or b"\\" in chunk
+                if not escaped:
+                    hasher.add_terminated(chunk)
+            await copying
         finally:
-            if not first_rows.done():  # the facts failed: the connection goes back idle
-                first_rows.cancel()
-                await asyncio.gather(first_rows, return_exceptions=True)
-        while rows:
-            hasher.add_all(
+            if not copying.done():  # something failed: the transaction is lost anyway
+                copying.cancel()
+                await asyncio.gather(copying, return_exceptions=True)
+        if not escaped:
+            return hasher.hexdigest()
+        # The slow way, from the state after the facts.
+        cursor = await facts_driver.cursor(_CONTRIBUTION_PREFIXES.format(tenant=where), *arguments)
+        while rows := await cursor.fetch(10_000):
+            with_facts.add_all(
                 [
                     contribution_text_from_prefix(prefix, raw_points, points, voided)
                     for prefix, raw_points, points, voided in rows
                 ]
             )
-            rows = await cursor.fetch(10_000)
-    return hasher.hexdigest()
+    return with_facts.hexdigest()
+
+
+async def _hash_copied(
+    driver: Any, query: str, arguments: tuple[Any, ...], hasher: DigestHasher
+) -> bool:
+    """Hash the lines `query` gives, sent by COPY; False, with `hasher` to be thrown
+    away, when COPY escaped one of them (see `generation_digest`)."""
+    escaped = False
+
+    async def take(chunk: bytes) -> None:
+        nonlocal escaped
+        escaped = escaped or b"\\" in chunk
+        if not escaped:
+            hasher.add_terminated(chunk)
+
+    await driver.copy_from_query(query, *arguments, output=take)
+    return not escaped

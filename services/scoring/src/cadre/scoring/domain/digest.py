@@ -80,6 +80,12 @@ class DigestHasher:
     def hexdigest(self) -> str:
         return self._hasher.hexdigest()
 
+    def copy(self) -> DigestHasher:
+        """A hasher that goes on from what this one has taken so far."""
+        copied = DigestHasher()
+        copied._hasher = self._hasher.copy()
+        return copied
+
 
 def digest(facts: Iterable[Fact], contributions: Iterable[Contribution]) -> str:
     lines = sorted({fact_line(f) for f in facts}) + sorted(
