@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
+if TYPE_CHECKING:  # a replay worker, which reads no request, need not import FastAPI
+    from fastapi import Request
 
-from cadre.events.auth import Principal
+    from cadre.events.auth import Principal
 
 
 @dataclass(frozen=True)

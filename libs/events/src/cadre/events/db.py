@@ -7,11 +7,9 @@ import functools
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import TextClause, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine.interfaces import PoolProxiedConnection
@@ -30,6 +28,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
@@ -65,6 +66,8 @@ def asyncpg_dsn(database_url: str) -> str:
 
 def alembic_config(service_migrations: str, database_url: str) -> Config:
     """Config for one service: the shared env and spine revisions plus the service's own."""
+    from alembic.config import Config  # imported when needed: a tenth of a second
+
     shared = files("cadre.events.alembic")
     config = Config()
     config.set_main_option("script_location", str(shared))
@@ -78,6 +81,8 @@ def alembic_config(service_migrations: str, database_url: str) -> Config:
 
 def migrate(service_migrations: str, database_url: str) -> None:
     """Upgrade the database to every head: the spine's and the service's."""
+    from alembic import command
+
     command.upgrade(alembic_config(service_migrations, database_url), "heads")
 
 
