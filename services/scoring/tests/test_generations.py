@@ -613,3 +613,48 @@ async def test_the_stored_digest_writes_points_as_python_does(
             ],
         )
     assert await queries.generation_digest(sessions, 1) == digest([], made)
+
+
+async def _tags_default(session: AsyncSession, table: str) -> str | None:
+    found: str | None = await session.scalar(
+        sa.text(
+            "SELECT column_default FROM information_schema.columns"
+            " WHERE table_name = :table AND column_name = 'tags'"
+        ),
+        {"table": table},
+    )
+    return found
+
+
+async def test_facts_tags_default_to_none_on_partitions_made_before_and_after(
+    make_database: DatabaseFactory,
+) -> None:
+    """sco_0005: a replay copies facts without tags leaving the column out, so it must
+    default to no tags on every partition, made before the migration or after it; the
+    downgrade takes the default away."""
+    async with _migrated_down_to(make_database, "tags-default", "sco_0004") as (
+        config,
+        sessions,
+    ):
+        async with sessions() as session, session.begin():
+            before = await _new_generation(session)
+        async with sessions() as session:
+            assert await _tags_default(session, f"facts_g{before}") is None
+        await asyncio.to_thread(command.upgrade, config, "heads")
+        async with sessions() as session, session.begin():
+            after = await _new_generation(session)
+            for generation in (before, after):
+                assert await _tags_default(session, f"facts_g{generation}") == "'{}'::text[]"
+                await session.execute(
+                    sa.text(
+                        f"INSERT INTO facts_g{generation} (generation, tenant, event_id, metric,"
+                        " cadre_id, day, at, key, amount, positive, revision) VALUES (:g, 'demo',"
+                        " gen_random_uuid(), 'study', 'c-1', '2026-11-16', now(), '', 1, true, 1)"
+                    ),
+                    {"g": generation},
+                )
+            tags = await session.scalars(sa.text("SELECT tags FROM facts"))
+            assert list(tags) == [[], []]
+        await asyncio.to_thread(command.downgrade, config, "sco_0004")
+        async with sessions() as session:
+            assert await _tags_default(session, f"facts_g{after}") is None

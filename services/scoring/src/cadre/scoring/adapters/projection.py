@@ -139,18 +139,23 @@ def _contribution_row(generation: int, tenant: str, c: Contribution) -> tuple[An
     )  # fmt: skip
 
 
-_FACT_COLUMNS = (
+# Facts without tags (most) are copied without the column, which defaults to none: asyncpg
+# encodes an empty text[] for as long as the rest of the row takes (sco_0005).
+_UNTAGGED_FACT_COLUMNS = (
     "generation", "tenant", "event_id", "metric", "cadre_id", "day", "at", "key",
-    "dimension", "amount", "level", "positive", "tags", "revision", "target",
+    "dimension", "amount", "level", "positive", "revision", "target",
 )  # fmt: skip
+_FACT_COLUMNS = (*_UNTAGGED_FACT_COLUMNS, "tags")
 
 
 def _fact_row(generation: int, tenant: str, f: Fact) -> tuple[Any, ...]:
-    """One row for `copy_rows`, in `_FACT_COLUMNS` order."""
-    return (
+    """One row for `copy_rows`: in `_FACT_COLUMNS` order, or in `_UNTAGGED_FACT_COLUMNS`
+    order for a fact without tags."""
+    row = (
         generation, tenant, f.event_id, f.metric, f.cadre_id, f.day, f.at, f.key,
-        f.dimension, float(f.amount), f.level, f.positive, list(f.tags), f.revision, f.target,
+        f.dimension, float(f.amount), f.level, f.positive, f.revision, f.target,
     )  # fmt: skip
+    return (*row, list(f.tags)) if f.tags else row
 
 
 # Enum members by value: a plain lookup, where calling the enum costs a microsecond a row.
@@ -416,17 +421,17 @@ class ScoringProjection:
 
         async def write(session: AsyncSession, part: Sequence[CadreKey]) -> None:
             state = {key: by_event(self.held.pop(key)) for key in part}
-            await copy_rows(
-                session,
-                partition_name("facts", self.generation),  # straight in, not routed
-                _FACT_COLUMNS,
-                (
-                    _fact_row(self.generation, key[0], fact)
-                    for key in part
-                    for facts_of_event in state[key].values()
-                    for fact in facts_of_event
-                ),
-            )
+            untagged: list[tuple[Any, ...]] = []
+            tagged: list[tuple[Any, ...]] = []
+            for key in part:
+                for facts_of_event in state[key].values():
+                    for fact in facts_of_event:
+                        row = _fact_row(self.generation, key[0], fact)
+                        (tagged if fact.tags else untagged).append(row)
+            partition = partition_name("facts", self.generation)  # straight in, not routed
+            for columns, rows in ((_UNTAGGED_FACT_COLUMNS, untagged), (_FACT_COLUMNS, tagged)):
+                if rows:
+                    await copy_rows(session, partition, columns, rows)
             await self._copy_derived(session, part, state)
 
         await _in_chunks(sessions, sorted(self.held), chunk, write, on_progress)

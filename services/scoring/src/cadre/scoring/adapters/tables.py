@@ -79,7 +79,8 @@ facts = sa.Table(
     sa.Column("amount", sa.Float, nullable=False),
     sa.Column("level", sa.Text, nullable=True),
     sa.Column("positive", sa.Boolean, nullable=False),
-    sa.Column("tags", pg.ARRAY(sa.Text), nullable=False),
+    # No tags by default, so that a COPY of facts without any leaves the column out (sco_0005).
+    sa.Column("tags", pg.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'")),
     sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("target", pg.UUID(as_uuid=True), nullable=True),
     postgresql_partition_by="LIST (generation)",
