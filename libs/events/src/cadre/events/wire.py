@@ -115,6 +115,7 @@ class HeaderLayout(NamedTuple):
     names: tuple[str, ...]
     fields: tuple[str, ...]  # the envelope fields of the attribute headers, in order
     attribute_headers: Callable[[Any], tuple[Any, ...]]  # those (name, value) pairs
+    optional_at: tuple[int, ...]  # where in `fields` the attributes that may be None are
 
 
 def _layouts() -> dict[int, tuple[HeaderLayout, ...]]:
@@ -124,7 +125,12 @@ def _layouts() -> dict[int, tuple[HeaderLayout, ...]]:
         optional = {f for f, there in zip(_SOMETIMES_SET, present, strict=True) if there}
         fields = tuple(f for f in ATTRIBUTE_HEADERS if f in _ALWAYS_SET or f in optional)
         names = ("ce_specversion", "content-type", *(ATTRIBUTE_HEADERS[f] for f in fields))
-        layout = HeaderLayout(names, fields, operator.itemgetter(*range(2, len(names))))
+        layout = HeaderLayout(
+            names,
+            fields,
+            operator.itemgetter(*range(2, len(names))),
+            tuple(i for i, f in enumerate(fields) if f in optional),
+        )
         found.setdefault(len(names), []).append(layout)
     return {count: tuple(layouts) for count, layouts in found.items()}
 
@@ -282,9 +288,12 @@ def _decode_as_written(headers: Any, value: bytes, layout: HeaderLayout) -> AnyE
     replacement characters), a None header (which it leaves out), another version (which
     it upcasts), or anything invalid returns None, and `event_from` takes over."""
     raws = tuple(map(_value, layout.attribute_headers(headers)))
-    if None in raws:
-        return None
-    envelope: dict[str, Any] = dict(zip(layout.fields, raws, strict=True))
+    # A None where a value is required fails validation below; where none is (the
+    # optional attributes), it must not pass as one.
+    for at in layout.optional_at:
+        if raws[at] is None:
+            return None
+    envelope: dict[str, Any] = dict(zip(layout.fields, raws, strict=False))  # same length
     kind = _KINDS.get(envelope["type"])
     if (
         kind is None
