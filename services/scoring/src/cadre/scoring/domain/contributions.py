@@ -144,20 +144,14 @@ def _apply_caps_and_voids(
     return sorted(result, key=_contribution_order)
 
 
-# The named tuples' own order, as a key: comparing them field by field compared UUIDs with
-# UUID.__lt__ (Python), for most of the time spent deriving. A cadre's contributions
-# differ by (event, rule, dimension), and the key holds every field anyway.
-def _contribution_order(c: Contribution) -> tuple[str, date, str, str, int, float, float, bool]:
-    return (
-        c.cadre_id,
-        c.day,
-        c.dimension,
-        c.rule,
-        c.event_id.int,
-        c.raw_points,
-        c.points,
-        c.voided,
-    )
+# The order of the result, as a key: the contributions table's key order (cadre, event,
+# rule, dimension), so that a replay copies each cadre's rows in the order PostgreSQL
+# then indexes them by (its sort of runs that arrive in order is about a third faster).
+# A cadre's contributions differ by (event, rule, dimension); the points break any tie
+# all the same. Comparing the named tuples themselves compared UUIDs with UUID.__lt__
+# (Python), for most of the time spent deriving; the id's integer orders as the UUID.
+def _contribution_order(c: Contribution) -> tuple[str, int, str, str, float, float, bool]:
+    return (c.cadre_id, c.event_id.int, c.rule, c.dimension, c.raw_points, c.points, c.voided)
 
 
 @dataclass(frozen=True)
