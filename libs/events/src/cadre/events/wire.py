@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pydantic import TypeAdapter, ValidationError
+from asyncpg.pgproto.pgproto import UUID as CompactUUID
+from pydantic import TypeAdapter
 from pydantic_core import from_json
 
 from cadre.events.catalogue import EVENT_TYPES, AnyEvent, parse_event
@@ -275,6 +276,7 @@ def _event_kinds() -> dict[bytes, _EventKind]:
 
 
 _KINDS = _event_kinds()
+_DASH = ord("-")
 
 
 def _decode_as_written(headers: Any, value: bytes, layout: HeaderLayout) -> AnyEvent | None:
@@ -301,12 +303,19 @@ def _decode_as_written(headers: Any, value: bytes, layout: HeaderLayout) -> AnyE
         or envelope["schema_version"] != kind.version_header
     ):
         return None
+    raw_id = envelope["id"]
+    # Only the canonical form (8-4-4-4-12 hex digits), which pydantic reads as asyncpg
+    # does; asyncpg would also take dashes elsewhere, and pydantic 16 bytes as binary.
+    if len(raw_id) != 36 or not raw_id[8] == raw_id[13] == raw_id[18] == raw_id[23] == _DASH:
+        return None
     try:
-        # The id as text: pydantic would read 16 bytes as a binary UUID.
-        envelope["id"] = envelope["id"].decode()
+        # asyncpg's own UUID (a uuid.UUID): it caches its hash and integer, and asyncpg
+        # copies it without a Python call (UUID.bytes and UUID.__hash__ of the standard
+        # class were a tenth of a replay's derive).
+        envelope["id"] = CompactUUID(raw_id.decode())
         envelope["type"], envelope["source"] = kind.type, kind.source
         envelope["schema_version"] = kind.version
         envelope["data"] = kind.validate_data_json(value)
         return kind.validate_event(envelope)
-    except (ValidationError, UnicodeDecodeError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError):  # ValidationError is a ValueError
         return None
