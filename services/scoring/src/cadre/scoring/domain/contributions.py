@@ -122,22 +122,29 @@ def _apply_caps_and_voids(
     cap = ruleset.points.endorsement_cap_per_half_year
     used: dict[tuple[str, Dimension, tuple[int, int]], float] = defaultdict(float)
     result = []
-    # By the id's integer, which orders as the UUID does without UUID.__lt__ (Python).
-    for fact, dimension, rule, value in sorted(
-        raw, key=lambda r: (r[0].day, r[0].at, r[0].event_id.int, r[2])
-    ):
+    capped = []
+    for item in raw:
+        fact, dimension, rule, value = item
         if voided and fact.event_id in voided:  # rarely any: UUID.__hash__ is Python
             result.append(
                 Contribution(
                     fact.cadre_id, fact.day, dimension, rule, fact.event_id, value, 0.0, True
                 )
             )
-            continue
-        counted = value
-        if rule == "endorsement":
-            window = (fact.cadre_id, dimension, half_year(fact.day))
-            counted = max(0.0, min(value, cap - used[window]))
-            used[window] += counted
+        elif rule == "endorsement":
+            capped.append(item)
+        else:
+            result.append(
+                Contribution(fact.cadre_id, fact.day, dimension, rule, fact.event_id, value, value)
+            )
+    # Only a cap depends on the order: endorsements count in the order they were made
+    # (by the id's integer, which orders as the UUID does without UUID.__lt__, Python).
+    for fact, dimension, rule, value in sorted(
+        capped, key=lambda r: (r[0].day, r[0].at, r[0].event_id.int)
+    ):
+        window = (fact.cadre_id, dimension, half_year(fact.day))
+        counted = max(0.0, min(value, cap - used[window]))
+        used[window] += counted
         result.append(
             Contribution(fact.cadre_id, fact.day, dimension, rule, fact.event_id, value, counted)
         )
