@@ -296,19 +296,21 @@ def _decode_as_written(headers: Any, value: bytes, layout: HeaderLayout) -> AnyE
         if raws[at] is None:
             return None
     envelope: dict[str, Any] = dict(zip(layout.fields, raws, strict=False))  # same length
-    kind = _KINDS.get(envelope["type"])
-    if (
-        kind is None
-        or envelope["source"] != kind.source_header
-        or envelope["schema_version"] != kind.version_header
-    ):
-        return None
-    raw_id = envelope["id"]
-    # Only the canonical form (8-4-4-4-12 hex digits), which pydantic reads as asyncpg
-    # does; asyncpg would also take dashes elsewhere, and pydantic 16 bytes as binary.
-    if len(raw_id) != 36 or not raw_id[8] == raw_id[13] == raw_id[18] == raw_id[23] == _DASH:
-        return None
+    # Every look at a header is inside the try: a header of another type (None, a
+    # bytearray) must send the record the exact way, not raise here.
     try:
+        kind = _KINDS.get(envelope["type"])
+        if (
+            kind is None
+            or envelope["source"] != kind.source_header
+            or envelope["schema_version"] != kind.version_header
+        ):
+            return None
+        raw_id = envelope["id"]
+        # Only the canonical form (8-4-4-4-12 hex digits), which pydantic reads as asyncpg
+        # does; asyncpg would also take dashes elsewhere, and pydantic 16 bytes as binary.
+        if len(raw_id) != 36 or not raw_id[8] == raw_id[13] == raw_id[18] == raw_id[23] == _DASH:
+            return None
         # asyncpg's own UUID (a uuid.UUID): it caches its hash and integer, and asyncpg
         # copies it without a Python call (UUID.bytes and UUID.__hash__ of the standard
         # class were a tenth of a replay's derive).
