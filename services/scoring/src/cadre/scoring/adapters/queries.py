@@ -320,27 +320,27 @@ async def generation_digest(
 
         copying = asyncio.ensure_future(copy_contributions())
         try:
-            hasher = DigestHasher()
             fact_lines = _FACT_LINES.format(tenant=where)
-            if not await _hash_copied(facts_driver, fact_lines, arguments, hasher):
+            facts_copied = _CopiedLines(DigestHasher())
+            await facts_driver.copy_from_query(fact_lines, *arguments, output=facts_copied.take)
+            hasher = facts_copied.hasher
+            if facts_copied.escaped:
                 hasher = DigestHasher()
                 facts_cursor = await facts_driver.cursor(fact_lines, *arguments)
                 while lines := await facts_cursor.fetch(10_000):
                     hasher.add_all([line for (line,) in lines])
             with_facts = hasher.copy()
-            escaped = False
+            contributions_copied = _CopiedLines(hasher)
+            # Read to the end even once escaped: a COPY cancelled halfway leaves its
+            # connection busy until the server has answered.
             while (chunk := await chunks.get()) is not _END:
-                # Read to the end even so: a COPY cancelled halfway leaves its connection
-                # busy until the server has answered.
-                escaped = escaped or b"\\" in chunk
-                if not escaped:
-                    hasher.add_terminated(chunk)
+                await contributions_copied.take(chunk)
             await copying
         finally:
             if not copying.done():  # something failed: the transaction is lost anyway
                 copying.cancel()
                 await asyncio.gather(copying, return_exceptions=True)
-        if not escaped:
+        if not contributions_copied.escaped:
             return hasher.hexdigest()
         # The slow way, from the state after the facts.
         cursor = await facts_driver.cursor(_CONTRIBUTION_PREFIXES.format(tenant=where), *arguments)
@@ -354,18 +354,16 @@ async def generation_digest(
     return with_facts.hexdigest()
 
 
-async def _hash_copied(
-    driver: Any, query: str, arguments: tuple[Any, ...], hasher: DigestHasher
-) -> bool:
-    """Hash the lines `query` gives, sent by COPY; False, with `hasher` to be thrown
-    away, when COPY escaped one of them (see `generation_digest`)."""
-    escaped = False
+class _CopiedLines:
+    """Hashes the chunks of a COPY of digest lines as they come, until one holds a line
+    COPY escaped (see `generation_digest`): `escaped` then says the hash is to be thrown
+    away and the lines read the slow way."""
 
-    async def take(chunk: bytes) -> None:
-        nonlocal escaped
-        escaped = escaped or b"\\" in chunk
-        if not escaped:
-            hasher.add_terminated(chunk)
+    def __init__(self, hasher: DigestHasher) -> None:
+        self.hasher = hasher
+        self.escaped = False
 
-    await driver.copy_from_query(query, *arguments, output=take)
-    return not escaped
+    async def take(self, chunk: bytes) -> None:  # asyncpg's COPY output calls a coroutine
+        self.escaped = self.escaped or b"\\" in chunk
+        if not self.escaped:
+            self.hasher.add_terminated(chunk)
