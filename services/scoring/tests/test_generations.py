@@ -485,13 +485,17 @@ async def _index_columns(session: AsyncSession, partition: str) -> dict[str, str
     return {name: definition.split(" (", 1)[1].rstrip(")") for name, definition in rows}
 
 
-async def _cadre_id_collation(session: AsyncSession, table: str) -> str | None:
+_COLUMN_FACTS = {"collation": "collation_name", "default": "column_default"}
+
+
+async def _column(session: AsyncSession, table: str, column: str, fact: str) -> str | None:
+    """One fact (`_COLUMN_FACTS`) about a column, as information_schema gives it."""
     found: str | None = await session.scalar(
         sa.text(
-            "SELECT collation_name FROM information_schema.columns"
-            " WHERE table_name = :table AND column_name = 'cadre_id'"
+            f"SELECT {_COLUMN_FACTS[fact]} FROM information_schema.columns"
+            " WHERE table_name = :table AND column_name = :column"
         ),
-        {"table": table},
+        {"table": table, "column": column},
     )
     return found
 
@@ -522,14 +526,14 @@ async def test_partitions_made_before_are_indexed_by_cadre_or_day_in_byte_order(
             building = await create_generation(session, PREFIX)
             await create_partitions(session, building, indexed=False)
         async with sessions() as session:
-            assert await _cadre_id_collation(session, "facts") is None
+            assert await _column(session, "facts", "cadre_id", "collation") is None
             assert (await _index_columns(session, f"facts_g{live}"))[
                 f"facts_g{live}_by_cadre"
             ] == "tenant, cadre_id, day"
         await asyncio.to_thread(command.upgrade, config, "heads")
         async with sessions() as session:
             for table in ("facts", "contributions"):
-                assert await _cadre_id_collation(session, table) == "C"
+                assert await _column(session, table, "cadre_id", "collation") == "C"
             assert await _index_columns(session, f"facts_g{live}") == {
                 f"facts_g{live}_key": "event_id, metric",
                 f"facts_g{live}_by_cadre": "cadre_id, tenant, day",
@@ -545,7 +549,7 @@ async def test_partitions_made_before_are_indexed_by_cadre_or_day_in_byte_order(
             assert daily == 1
         await asyncio.to_thread(command.downgrade, config, "sco_0003")
         async with sessions() as session:
-            assert await _cadre_id_collation(session, "facts") is None
+            assert await _column(session, "facts", "cadre_id", "collation") is None
             assert (await _index_columns(session, f"contributions_g{live}"))[
                 f"contributions_g{live}_key"
             ] == "tenant, cadre_id, event_id, rule, dimension"
@@ -615,17 +619,6 @@ async def test_the_stored_digest_writes_points_as_python_does(
     assert await queries.generation_digest(sessions, 1) == digest([], made)
 
 
-async def _tags_default(session: AsyncSession, table: str) -> str | None:
-    found: str | None = await session.scalar(
-        sa.text(
-            "SELECT column_default FROM information_schema.columns"
-            " WHERE table_name = :table AND column_name = 'tags'"
-        ),
-        {"table": table},
-    )
-    return found
-
-
 async def test_facts_tags_default_to_none_on_partitions_made_before_and_after(
     make_database: DatabaseFactory,
 ) -> None:
@@ -639,12 +632,15 @@ async def test_facts_tags_default_to_none_on_partitions_made_before_and_after(
         async with sessions() as session, session.begin():
             before = await _new_generation(session)
         async with sessions() as session:
-            assert await _tags_default(session, f"facts_g{before}") is None
+            assert await _column(session, f"facts_g{before}", "tags", "default") is None
         await asyncio.to_thread(command.upgrade, config, "heads")
         async with sessions() as session, session.begin():
             after = await _new_generation(session)
             for generation in (before, after):
-                assert await _tags_default(session, f"facts_g{generation}") == "'{}'::text[]"
+                assert (
+                    await _column(session, f"facts_g{generation}", "tags", "default")
+                    == "'{}'::text[]"
+                )
                 await session.execute(
                     sa.text(
                         f"INSERT INTO facts_g{generation} (generation, tenant, event_id, metric,"
@@ -657,4 +653,4 @@ async def test_facts_tags_default_to_none_on_partitions_made_before_and_after(
             assert list(tags) == [[], []]
         await asyncio.to_thread(command.downgrade, config, "sco_0004")
         async with sessions() as session:
-            assert await _tags_default(session, f"facts_g{after}") is None
+            assert await _column(session, f"facts_g{after}", "tags", "default") is None
