@@ -654,3 +654,55 @@ async def test_facts_tags_default_to_none_on_partitions_made_before_and_after(
         await asyncio.to_thread(command.downgrade, config, "sco_0004")
         async with sessions() as session:
             assert await _column(session, f"facts_g{after}", "tags", "default") is None
+
+
+async def test_key_columns_are_in_byte_order_on_partitions_made_before_and_after(
+    make_database: DatabaseFactory,
+) -> None:
+    """sco_0006 puts the tenant, metric, rule and dimension in byte order on every
+    partition, made before the migration (rows and indexes kept) or after it; the
+    downgrade puts them back in the database's collation."""
+    byte_ordered = {"facts": ("tenant", "metric"), "contributions": ("tenant", "rule", "dimension")}
+    async with _migrated_down_to(make_database, "key-byte-order", "sco_0005") as (
+        config,
+        sessions,
+    ):
+        async with sessions() as session, session.begin():
+            before = await _new_generation(session)
+            await _fill(session, before)
+            await session.execute(
+                sa.insert(contributions).values(
+                    generation=before, tenant="t", cadre_id="c1", event_id=uuid.uuid4(),
+                    rule="first_entry", dimension="responsibility", day=date(2026, 11, 2),
+                    raw_points=1.0, points=1.0, voided=False,
+                )
+            )  # fmt: skip
+        async with sessions() as session:
+            for table, columns in byte_ordered.items():
+                for column in columns:
+                    assert await _column(session, f"{table}_g{before}", column, "collation") is None
+            indexes_before = {
+                table: await _index_columns(session, f"{table}_g{before}") for table in byte_ordered
+            }
+        await asyncio.to_thread(command.upgrade, config, "heads")
+        async with sessions() as session, session.begin():
+            after = await _new_generation(session)
+            for generation in (before, after):
+                for table, columns in byte_ordered.items():
+                    for column in columns:
+                        partition = f"{table}_g{generation}"
+                        assert await _column(session, partition, column, "collation") == "C"
+            assert {
+                table: await _index_columns(session, f"{table}_g{before}") for table in byte_ordered
+            } == indexes_before
+            assert await _count(session, facts, facts.c.generation == before) == 1
+            assert await _count(session, contributions, contributions.c.generation == before) == 1
+            daily = await session.scalar(sa.text("SELECT sum(count) FROM daily_counters"))
+            assert daily == 1
+        await asyncio.to_thread(command.downgrade, config, "sco_0005")
+        async with sessions() as session:
+            for generation in (before, after):
+                for table, columns in byte_ordered.items():
+                    for column in columns:
+                        partition = f"{table}_g{generation}"
+                        assert await _column(session, partition, column, "collation") is None

@@ -69,8 +69,8 @@ facts = sa.Table(
     METADATA,
     sa.Column("generation", sa.Integer, nullable=False),
     sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False),
-    sa.Column("metric", sa.Text, nullable=False),
-    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("metric", sa.Text(collation="C"), nullable=False),
+    sa.Column("tenant", sa.Text(collation="C"), nullable=False),
     sa.Column("cadre_id", sa.Text(collation="C"), nullable=False),
     sa.Column("day", sa.Date, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -97,11 +97,11 @@ contributions = sa.Table(
     "contributions",
     METADATA,
     sa.Column("generation", sa.Integer, nullable=False),
-    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("tenant", sa.Text(collation="C"), nullable=False),
     sa.Column("cadre_id", sa.Text(collation="C"), nullable=False),
     sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False),
-    sa.Column("rule", sa.Text, nullable=False),
-    sa.Column("dimension", sa.Text, nullable=False),
+    sa.Column("rule", sa.Text(collation="C"), nullable=False),
+    sa.Column("dimension", sa.Text(collation="C"), nullable=False),
     sa.Column("day", sa.Date, nullable=False),
     sa.Column("raw_points", sa.Float, nullable=False),
     sa.Column("points", sa.Float, nullable=False),
@@ -111,9 +111,9 @@ contributions = sa.Table(
 # Every partition's key and indexes, by table: (index suffix, unique, columns). Within a
 # partition the generation is one value, so it leads no index; nor does the tenant, the
 # same in nearly every row, which made every index a replay builds slower to sort (see
-# sco_0004, which also puts cadre ids in byte order). The facts key is what `ON CONFLICT
-# DO NOTHING` deduplicates on; a cadre's contributions are found by their key's prefix,
-# so no (cadre_id, day) index (sco_0002).
+# sco_0004, which also puts cadre ids in byte order, and sco_0006 the other key columns).
+# The facts key is what `ON CONFLICT DO NOTHING` deduplicates on; a cadre's contributions
+# are found by their key's prefix, so no (cadre_id, day) index (sco_0002).
 PARTITION_INDEXES: dict[str, tuple[tuple[str, bool, tuple[str, ...]], ...]] = {
     "facts": (
         ("key", True, ("event_id", "metric")),
