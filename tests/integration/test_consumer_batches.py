@@ -261,3 +261,42 @@ async def test_the_loop_commits_offsets_on_its_interval_and_when_it_stops(
     finally:
         await second.stop()
     assert recorder.calls == []
+
+
+async def test_an_idle_loop_commits_what_it_settled_once_the_interval_has_passed(
+    spine_sessions: async_sessionmaker[AsyncSession],
+    kafka_bootstrap: str,
+    make_topic: TopicFactory,
+) -> None:
+    """The last batch before a stream goes quiet is committed by the next empty poll after
+    the interval, not left until a record arrives: the group's lag then reads 0."""
+    topic = await make_topic("idle-commits", partitions=1)
+    events = [sample_event("journal.journal_missed", subject=f"c-{i}") for i in range(10)]
+    await publish_events(kafka_bootstrap, events, lambda _: topic)
+    group = f"idle-commits-{uuid.uuid4().hex[:8]}"
+    partition = TopicPartition(topic, 0)
+    consumer = IdempotentConsumer(
+        name=group,
+        sessions=spine_sessions,
+        apply_batch=Recorder().apply_batch,
+        dead_letter=no_dead_letters,
+    )
+    loop = BatchConsumerLoop(
+        consumer,
+        bootstrap=kafka_bootstrap,
+        topics=[topic],
+        group_id=group,
+        assign_all=True,
+        commit_interval_s=3600,
+    )
+    await loop.start()
+    try:
+        while await loop.lag():
+            await loop.poll_once()
+        assert await loop.poll_once(timeout_ms=100) == 0
+        assert await loop._kafka.committed(partition) is None, "idle, but within the interval"
+        loop.commit_interval_s = 0.0  # as if the interval had passed
+        assert await loop.poll_once(timeout_ms=100) == 0
+        assert await loop._kafka.committed(partition) == 10
+    finally:
+        await loop.stop()

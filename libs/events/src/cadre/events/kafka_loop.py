@@ -108,6 +108,10 @@ class BatchConsumerLoop:
             for record in fetched[partition]
         ]
         if not records:
+            # An idle stream's last offsets: committed once the interval has passed, so its
+            # lag reads 0 while it waits (otherwise they waited for the next record).
+            if self._settled and time.monotonic() - self._committed_at >= self.commit_interval_s:
+                await self.commit()
             return 0
         await self.consumer.handle_batch(records)
         for tp, batch in fetched.items():
