@@ -277,6 +277,31 @@ async def test_outside_the_fence_late_sync_and_spoof_flags_are_recorded_not_drop
     assert [c["check_in_id"] for c in mine] == [jump.json()["check_in_id"], result["check_in_id"]]
 
 
+async def test_the_same_spot_twice_in_one_local_day_is_not_a_repeat_across_utc_dates(
+    stack: Stack,
+) -> None:
+    """Check-ins store their day in the tenant's zone (Asia/Shanghai): two at the very same
+    coordinates at 00:30 and 01:00 there, which are 16:30 and 17:00 UTC the day before, are
+    one day's, and the second is not flagged as repeated from another day."""
+    headers = await stack.login("cadre8")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    first_at = datetime(yesterday.year, yesterday.month, yesterday.day, 16, 30, tzinfo=UTC)
+    spot = {"lat": 25.123456, "lon": 106.654321}
+    first = await stack.attendance.post(
+        "/v1/check-ins",
+        headers=headers,
+        json=body("p-c8", occurred_at=first_at.isoformat(), **spot),
+    )
+    assert first.status_code == 201, first.text
+    again = await stack.attendance.post(
+        "/v1/check-ins",
+        headers=headers,
+        json=body("p-c8", occurred_at=(first_at + timedelta(minutes=30)).isoformat(), **spot),
+    )
+    assert again.status_code == 201, again.text
+    assert "repeated_coordinates" not in again.json()["flags"]
+
+
 async def test_bad_input_gets_a_4xx_problem_and_writes_nothing(stack: Stack) -> None:
     headers = await stack.login("cadre3")
     cases = {

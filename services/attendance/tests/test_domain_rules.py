@@ -84,6 +84,19 @@ def test_poor_accuracy_repeated_coordinates_and_mismatch_history_are_flagged() -
     ]
 
 
+def test_repeated_coordinates_are_judged_by_the_local_day_not_the_utc_date() -> None:
+    """01:30 in Guizhou on 21 November is 17:30 UTC on the 20th: the same spot earlier that
+    local day is a repeat on the same day, the same spot on the 20th local is another day."""
+    fix = Fix(datetime(2026, 11, 20, 17, 30, tzinfo=UTC), 25.123456, 106.654321)
+    local_day = date(2026, 11, 21)
+    earlier_today = [(25.123456, 106.654321, local_day)]
+    assert suspicions(fix, 10, day=local_day, coordinates_on_other_days=earlier_today) == []
+    yesterday = [(25.123456, 106.654321, date(2026, 11, 20))]
+    assert suspicions(fix, 10, day=local_day, coordinates_on_other_days=yesterday) == [
+        FlagReason.REPEATED_COORDINATES
+    ]
+
+
 # ------------------------------------------------------------------ leave
 
 

@@ -303,6 +303,7 @@ async def _record(
     flags += suspicions(
         Fix(body.occurred_at, body.lat, body.lon),
         body.accuracy_m,
+        day=day,
         neighbours=known.neighbours,
         coordinates_on_other_days=known.same_coordinates,
         recent_device_mismatches=device_mismatches,
