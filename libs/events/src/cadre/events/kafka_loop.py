@@ -107,17 +107,14 @@ class BatchConsumerLoop:
             for partition in sorted(fetched, key=lambda tp: (tp.topic, tp.partition))
             for record in fetched[partition]
         ]
-        if not records:
-            # An idle stream's last offsets: committed once the interval has passed, so its
-            # lag reads 0 while it waits (otherwise they waited for the next record).
-            if self._settled and time.monotonic() - self._committed_at >= self.commit_interval_s:
-                await self.commit()
-            return 0
-        await self.consumer.handle_batch(records)
-        for tp, batch in fetched.items():
-            if batch:
-                self._settled[tp] = batch[-1].offset + 1
-        if time.monotonic() - self._committed_at >= self.commit_interval_s:
+        if records:
+            await self.consumer.handle_batch(records)
+            for tp, batch in fetched.items():
+                if batch:
+                    self._settled[tp] = batch[-1].offset + 1
+        # An empty poll commits too: a stream gone quiet would otherwise keep its last
+        # offsets uncommitted, and its lag above 0, until the next record.
+        if self._settled and time.monotonic() - self._committed_at >= self.commit_interval_s:
             await self.commit()
         return len(records)
 
