@@ -214,6 +214,31 @@ def test_exactly_one_apply_style_is_required(
         IdempotentConsumer(name="x", sessions=spine_sessions, dead_letter=no_dead_letters)
 
 
+def _hourly_committing_loop(
+    sessions: async_sessionmaker[AsyncSession],
+    bootstrap: str,
+    topic: str,
+    group: str,
+    recorder: Recorder,
+) -> BatchConsumerLoop:
+    """A loop over `topic` in batches of 4 whose commit interval no test outlasts."""
+    consumer = IdempotentConsumer(
+        name=group,
+        sessions=sessions,
+        apply_batch=recorder.apply_batch,
+        dead_letter=no_dead_letters,
+    )
+    return BatchConsumerLoop(
+        consumer,
+        bootstrap=bootstrap,
+        topics=[topic],
+        group_id=group,
+        assign_all=True,
+        max_records=4,
+        commit_interval_s=3600,
+    )
+
+
 async def test_the_loop_commits_offsets_on_its_interval_and_when_it_stops(
     spine_sessions: async_sessionmaker[AsyncSession],
     kafka_bootstrap: str,
@@ -226,21 +251,7 @@ async def test_the_loop_commits_offsets_on_its_interval_and_when_it_stops(
     partition = TopicPartition(topic, 0)
 
     def loop(recorder: Recorder) -> BatchConsumerLoop:
-        consumer = IdempotentConsumer(
-            name=group,
-            sessions=spine_sessions,
-            apply_batch=recorder.apply_batch,
-            dead_letter=no_dead_letters,
-        )
-        return BatchConsumerLoop(
-            consumer,
-            bootstrap=kafka_bootstrap,
-            topics=[topic],
-            group_id=group,
-            assign_all=True,
-            max_records=4,
-            commit_interval_s=3600,
-        )
+        return _hourly_committing_loop(spine_sessions, kafka_bootstrap, topic, group, recorder)
 
     first = loop(Recorder())
     await first.start()
@@ -275,20 +286,7 @@ async def test_an_idle_loop_commits_what_it_settled_once_the_interval_has_passed
     await publish_events(kafka_bootstrap, events, lambda _: topic)
     group = f"idle-commits-{uuid.uuid4().hex[:8]}"
     partition = TopicPartition(topic, 0)
-    consumer = IdempotentConsumer(
-        name=group,
-        sessions=spine_sessions,
-        apply_batch=Recorder().apply_batch,
-        dead_letter=no_dead_letters,
-    )
-    loop = BatchConsumerLoop(
-        consumer,
-        bootstrap=kafka_bootstrap,
-        topics=[topic],
-        group_id=group,
-        assign_all=True,
-        commit_interval_s=3600,
-    )
+    loop = _hourly_committing_loop(spine_sessions, kafka_bootstrap, topic, group, Recorder())
     await loop.start()
     try:
         while await loop.lag():
