@@ -54,14 +54,16 @@ NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 def test_an_impossible_speed_is_flagged_either_side_in_time() -> None:
     here = Fix(NOON, 25.0, 106.0)
     far_soon_before = Fix(NOON - timedelta(minutes=10), 26.0, 106.0)  # 111 km in 10 minutes
-    assert FlagReason.IMPOSSIBLE_SPEED in suspicions(here, 10, neighbours=[far_soon_before])
+    assert FlagReason.IMPOSSIBLE_SPEED in suspicions(
+        here, 10, day=NOON.date(), neighbours=[far_soon_before]
+    )
     a_day_earlier = Fix(NOON - timedelta(hours=24), 26.0, 106.0)
-    assert suspicions(here, 10, neighbours=[a_day_earlier]) == []
+    assert suspicions(here, 10, day=NOON.date(), neighbours=[a_day_earlier]) == []
 
 
 def test_gps_jitter_is_not_travel() -> None:
     jitter = Fix(NOON, 25.0 + 200 / 111_195, 106.0)  # 200 m in no time at all
-    assert suspicions(Fix(NOON, 25.0, 106.0), 10, neighbours=[jitter]) == []
+    assert suspicions(Fix(NOON, 25.0, 106.0), 10, day=NOON.date(), neighbours=[jitter]) == []
 
 
 def test_poor_accuracy_repeated_coordinates_and_mismatch_history_are_flagged() -> None:
@@ -69,6 +71,7 @@ def test_poor_accuracy_repeated_coordinates_and_mismatch_history_are_flagged() -
     reasons = suspicions(
         fix,
         500,
+        day=NOON.date(),
         coordinates_on_other_days=[(25.123456, 106.654321, date(2026, 11, 19))],
         recent_device_mismatches=2,
     )
@@ -77,9 +80,11 @@ def test_poor_accuracy_repeated_coordinates_and_mismatch_history_are_flagged() -
         FlagReason.REPEATED_COORDINATES,
         FlagReason.MISMATCH_HISTORY,
     ]
-    same_day = suspicions(fix, 10, coordinates_on_other_days=[(25.123456, 106.654321, NOON.date())])
+    same_day = suspicions(
+        fix, 10, day=NOON.date(), coordinates_on_other_days=[(25.123456, 106.654321, NOON.date())]
+    )
     assert same_day == [], "repeating a place on the same day is normal"
-    assert suspicions(fix, 150, policy=SpoofPolicy(max_accuracy_m=100)) == [
+    assert suspicions(fix, 150, day=NOON.date(), policy=SpoofPolicy(max_accuracy_m=100)) == [
         FlagReason.POOR_ACCURACY
     ]
 

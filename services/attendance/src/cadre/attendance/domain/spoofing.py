@@ -35,15 +35,15 @@ def suspicions(
     fix: Fix,
     accuracy_m: float,
     *,
-    day: date | None = None,
+    day: date,
     neighbours: Collection[Fix] = (),
     coordinates_on_other_days: Collection[tuple[float, float, date]] = (),
     recent_device_mismatches: int = 0,
     policy: SpoofPolicy = SpoofPolicy(),
 ) -> list[FlagReason]:
     """The reasons to flag `fix`. `day`: its day where the cadre works, as check-ins store
-    theirs (by default the date of `occurred_at` in its own zone, which is another day for
-    a morning check-in in China sent in UTC). `neighbours` are the cadre's check-ins just
+    theirs (not the date of `occurred_at` in its own zone, which is another day for a
+    morning check-in in China sent in UTC). `neighbours` are the cadre's check-ins just
     before and after it in event time (offline sync means either may arrive later)."""
     reasons: list[FlagReason] = []
     for other in neighbours:
@@ -55,7 +55,6 @@ def suspicions(
         reasons.append(FlagReason.POOR_ACCURACY)
     # Real GPS fixes jitter in the last digits; the very same coordinates on another day
     # suggest a replayed or simulated location.
-    day = day or fix.occurred_at.date()
     if any(
         (lat, lon) == (fix.lat, fix.lon) and other_day != day
         for lat, lon, other_day in coordinates_on_other_days
