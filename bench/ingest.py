@@ -273,10 +273,11 @@ async def past_days_closed(infra: Infra, database: str, replica_complete_at: flo
         await replica.close()
 
 
-async def scoring_lag(bootstrap: str) -> int:
-    """Records not yet settled by scoring's consumer group (its offsets as last committed,
-    about every second): over every partition of the topics it has committed on, a
-    partition it has not committed on yet counting from the start."""
+async def scoring_caught_up(bootstrap: str, timeout_s: float = 300) -> float:
+    """Until scoring has settled everything published so far (its lag is 0); returns the
+    seconds it took. It folds the county's closed days live, one batch after another: a
+    fixed 3-s pause stood for this before (it took 0-1.6 s when measured)."""
+    began = time.perf_counter()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     ends_of = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await admin.start()
@@ -286,33 +287,32 @@ async def scoring_lag(bootstrap: str) -> int:
         scoring = [group for group in groups if group.startswith("scoring-")]
         if len(scoring) != 1:
             raise RuntimeError(f"expected one scoring consumer group, found {scoring}")
-        committed = await admin.list_consumer_group_offsets(scoring[0])
-        topics = {tp.topic for tp in committed}
-        await ends_of._client.force_metadata_update()
-        partitions = [
-            TopicPartition(topic, number)
-            for topic in sorted(topics)
-            for number in sorted(ends_of.partitions_for_topic(topic) or ())
-        ]
-        ends = await ends_of.end_offsets(partitions)
-        return sum(
-            max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in partitions
-        )
+        while (lag := await _lag(admin, ends_of, scoring[0])) > 0:
+            if time.perf_counter() - began > timeout_s:
+                raise RuntimeError(f"scoring was still {lag:,} records behind after {timeout_s} s")
+            await asyncio.sleep(0.5)
     finally:
         await ends_of.stop()
         await admin.close()
-
-
-async def scoring_caught_up(bootstrap: str, timeout_s: float = 300) -> float:
-    """Until scoring has settled everything published so far (its lag is 0); returns the
-    seconds it took. It folds the county's closed days live, one batch after another: a
-    fixed 3-s pause stood for this before (it took 0-1.6 s when measured)."""
-    began = time.perf_counter()
-    while (lag := await scoring_lag(bootstrap)) > 0:
-        if time.perf_counter() - began > timeout_s:
-            raise RuntimeError(f"scoring was still {lag:,} records behind after {timeout_s} s")
-        await asyncio.sleep(0.5)
     return time.perf_counter() - began
+
+
+async def _lag(admin: AIOKafkaAdminClient, ends_of: AIOKafkaConsumer, group: str) -> int:
+    """Records not yet settled by `group` (its offsets as last committed, about every
+    second): over every partition of the topics it has committed on, a partition it has
+    not committed on yet counting from the start."""
+    committed = await admin.list_consumer_group_offsets(group)
+    topics = {tp.topic for tp in committed}
+    await ends_of._client.force_metadata_update()
+    partitions = [
+        TopicPartition(topic, number)
+        for topic in sorted(topics)
+        for number in sorted(ends_of.partitions_for_topic(topic) or ())
+    ]
+    ends = await ends_of.end_offsets(partitions)
+    return sum(
+        max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in partitions
+    )
 
 
 def measure(
