@@ -27,11 +27,12 @@ from cadre.events.metrics import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
-from cadre.events.tables import OUTBOX_CHANNEL
+from cadre.events.tables import OUTBOX_CHANNEL, RELAY_ASLEEP_LOCK_KEY
 
 log = get_logger(__name__)
 
 _RELAY_LOCK_KEY = 0x0CAD_0E01  # one advisory lock per database: one active relay
+_MIN_POLL_S = 0.005  # how often, at least, a relay waiting to sleep looks again
 # Plan each statement for its arguments: a generic plan made while the outbox was small
 # (a fresh database) kept scanning the whole table for `id = ANY(...)` as it grew.
 _RELAY_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
@@ -139,7 +140,10 @@ class OutboxRelay:
         again after a linger), it stops listening and polls every `linger_s`: each commit's
         notification then cost PostgreSQL a signal and this process a message for nothing,
         and a batch gathered over a linger is one Kafka request and two statements where
-        waking per commit made many small ones (seen in the ingest benchmark)."""
+        waking per commit made many small ones (seen in the ingest benchmark). Appends
+        notify only while it sleeps (`RELAY_ASLEEP_LOCK_KEY`), so it takes that lock before
+        it listens, and gets it only once every append that skipped its notification has
+        committed."""
         kafka_backoff = Backoff()
         listening = False
         lingered = False
@@ -155,6 +159,11 @@ class OutboxRelay:
             if not rows:
                 lingered = False
                 if not listening:
+                    if not await connection.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", RELAY_ASLEEP_LOCK_KEY
+                    ):
+                        await self._sleep(max(self._linger_s, _MIN_POLL_S))  # one is in flight
+                        continue
                     # Listen first, then look once more: a row committed before LISTEN took
                     # effect sent its notification to nobody.
                     await connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
@@ -165,6 +174,7 @@ class OutboxRelay:
                 continue
             if listening and lingered:
                 await connection.remove_listener(OUTBOX_CHANNEL, self._on_notify)
+                await connection.execute("SELECT pg_advisory_unlock($1)", RELAY_ASLEEP_LOCK_KEY)
                 listening = False
             try:
                 await self._publish(rows)

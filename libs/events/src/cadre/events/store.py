@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from cadre.events.catalogue import AnyEvent, parse_event
 from cadre.events.db import direct_connection, fetch_one, positional_arguments
 from cadre.events.envelope import EventEnvelope
-from cadre.events.tables import OUTBOX_CHANNEL, event_store
+from cadre.events.tables import OUTBOX_CHANNEL, RELAY_ASLEEP_LOCK_KEY, event_store
 from cadre.events.wire import encode
 
 
@@ -74,7 +74,8 @@ _APPEND_CTES = """
 _APPEND_RESULT = """
     SELECT (SELECT count(*) FROM new_events) AS inserted,
            (SELECT count(*) FROM new_outbox) AS outboxed,
-           pg_notify(:channel, '') AS notified
+           CASE WHEN NOT pg_try_advisory_xact_lock_shared(:relay_asleep_key)
+                THEN pg_notify(:channel, '') END AS notified
     """
 _APPEND_SQL = sa.text(_APPEND_CTES + _APPEND_RESULT)
 # For `AppendBatcher`: a taken stream version fails the statement (and so its batch)
@@ -144,6 +145,7 @@ def _append_statement(
         ],
         "expected_count": len(events),
         "channel": OUTBOX_CHANNEL,
+        "relay_asleep_key": RELAY_ASLEEP_LOCK_KEY,
     }
     if state_row is None:
         return (_STRICT_APPEND_SQL if strict else _APPEND_SQL), params

@@ -77,3 +77,9 @@ idempotency_keys = sa.Table(
 )
 
 OUTBOX_CHANNEL = "cadre_outbox"
+# Held by the relay while it sleeps on OUTBOX_CHANNEL. An append notifies only then: NOTIFY
+# takes a cluster-wide lock from before its commit until after the commit's WAL flush, so
+# under load every appending transaction of every service queued behind the others' flushes.
+# An append that skips its notification holds this lock shared until it commits, which
+# keeps the relay from going to sleep before that row is visible to it.
+RELAY_ASLEEP_LOCK_KEY = 0x0CAD_0E02
