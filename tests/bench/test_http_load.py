@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -77,6 +78,19 @@ async def test_answers_come_back_as_sent_over_one_kept_alive_connection(server: 
         status, body = await pool.get("/v1/y?z=1", {})
     assert (status, json.loads(body)) == (200, {"path": "/v1/y?z=1"})
     assert server.connections == 1
+
+
+async def test_a_connection_idle_longer_than_the_limit_is_not_reused(server: _Server) -> None:
+    """A server closes idle connections after its keep-alive timeout; one it is closing
+    just as a request goes out resets that request. The pool retires them first."""
+    async with HttpPool(_url(server), max_idle_s=0.2) as pool:
+        await pool.get("/", {})
+        await pool.get("/", {})
+        assert server.connections == 1
+        await asyncio.sleep(0.3)
+        status, _ = await pool.get("/", {})
+    assert status == 200
+    assert server.connections == 2
 
 
 async def test_a_refusal_keeps_its_status_and_body(server: _Server) -> None:
