@@ -149,3 +149,24 @@ async def test_a_sweep_of_changed_cadres_reassesses_their_units_and_no_other(
 
     assert await sweep_lights(state, GENERATION, TENANT) == 0  # nothing new, nothing said
     assert await _announced(state.sessions) == 2
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_sweep_pauses_after_each_group_as_long_as_it_took(
+    state: ScoringState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "SWEEP_GROUP_MEMBERS", 1)
+    pauses: list[float] = []
+
+    async def record(held_s: float) -> None:
+        pauses.append(held_s)
+
+    monkeypatch.setattr(jobs, "_give_back_the_cores", record)
+    async with state.sessions() as session, session.begin():
+        for cadre, unit in (("a1", "u1"), ("b1", "u2"), ("c1", "u3")):
+            await _member(session, cadre, unit)
+
+    await sweep_lights(state, GENERATION, TENANT)
+    assert len(pauses) == 3  # one group per unit
+    assert all(pause > 0 for pause in pauses)
