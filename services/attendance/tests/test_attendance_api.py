@@ -16,14 +16,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from cadre.attendance.adapters import queries
-from cadre.attendance.adapters.tables import (
-    day_closes,
-    fences,
-    people,
-    unit_paths,
-    workday_overrides,
-)
+from cadre.attendance.adapters.tables import fences, people, unit_paths, workday_overrides
 from cadre.attendance.entrypoints.app import create_app as create_attendance
 from cadre.attendance.entrypoints.checkins import device_stream
 from cadre.attendance.entrypoints.day_close_job import close_through
@@ -519,53 +512,6 @@ async def test_day_close_emits_once_even_when_run_again_after_a_restart(
         per_day[event.data.model_dump()["day"]] = per_day.get(event.data.model_dump()["day"], 0) + 1
     assert per_day
     assert set(per_day.values()) == {1}
-
-
-async def test_a_day_is_open_until_closed_for_each_active_cadre_registered_by_then(
-    stack: Stack,
-) -> None:
-    sessions = stack.attendance_app.state.sessions
-    yesterday = date.today() - timedelta(days=1)
-    registered, reopened_day = yesterday - timedelta(days=7), yesterday - timedelta(days=4)
-    async with sessions() as session, session.begin():
-        await session.execute(
-            sa.update(people).where(people.c.tenant == TENANT).values(registered_on=registered)
-        )
-    await close_through(sessions, yesterday, catch_up_days=7)
-    window, wider = (yesterday - timedelta(days=2), yesterday), (reopened_day, yesterday)
-
-    async def open_in(first_day: date, last_day: date) -> bool:
-        async with sessions() as session:
-            return await queries.any_day_open(session, TENANT, first_day, last_day)
-
-    async def cadre20(**values: object) -> None:
-        async with sessions() as session, session.begin():
-            await session.execute(
-                sa.update(people)
-                .where(people.c.tenant == TENANT, people.c.cadre_id == "cadre20")
-                .values(**values)
-            )
-
-    assert not await open_in(*wider)
-    the_close = (
-        day_closes.c.tenant == TENANT,
-        day_closes.c.cadre_id == "cadre20",
-        day_closes.c.day == reopened_day,
-    )
-    async with sessions() as session, session.begin():
-        kept = (await session.execute(sa.select(day_closes).where(*the_close))).one()
-        await session.execute(sa.delete(day_closes).where(*the_close))
-    try:
-        assert await open_in(*wider)
-        assert not await open_in(*window)  # the open day is outside it
-        await cadre20(registered_on=reopened_day + timedelta(days=1))
-        assert not await open_in(*wider)  # a day before registering is never open
-        await cadre20(registered_on=registered, active=False)
-        assert not await open_in(*wider)  # nor one of a cadre no longer active
-    finally:
-        await cadre20(registered_on=registered, active=True)
-        async with sessions() as session, session.begin():
-            await session.execute(sa.insert(day_closes).values(**kept._asdict()))
 
 
 async def test_rebinding_needs_an_admin_then_the_next_phone_binds(stack: Stack) -> None:

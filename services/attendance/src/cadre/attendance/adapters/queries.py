@@ -26,33 +26,6 @@ async def person(
     return await REPLICA.person(session, tenant, cadre_id, token_unit_path)
 
 
-_ANY_DAY_OPEN = sa.text(
-    """
-    SELECT EXISTS (
-        SELECT 1
-        FROM people p
-        CROSS JOIN generate_series(CAST(:first_day AS date), CAST(:last_day AS date),
-                                   interval '1 day') AS d(day)
-        WHERE p.tenant = :tenant AND p.active AND d.day >= p.registered_on
-          AND NOT EXISTS (SELECT 1 FROM day_closes c
-                          WHERE c.tenant = p.tenant AND c.cadre_id = p.cadre_id
-                            AND c.day = CAST(d.day AS date))
-    )
-    """
-)
-
-
-async def any_day_open(session: AsyncSession, tenant: str, first_day: date, last_day: date) -> bool:
-    """Whether an active cadre of `tenant` has a day from `first_day` to `last_day` (and
-    not before they registered) that is not closed yet: exactly when the day close has
-    work. PostgreSQL answers it from the keys; the day close itself reads every closed
-    cadre-day of the window into Python."""
-    found = await session.scalar(
-        _ANY_DAY_OPEN, {"tenant": tenant, "first_day": first_day, "last_day": last_day}
-    )
-    return bool(found)
-
-
 async def calendar(session: AsyncSession, tenant: str) -> WorkdayCalendar:
     return await REPLICA.calendar(session, tenant)
 

@@ -43,11 +43,6 @@ async def _close_tenant(
 ) -> int:
     first_day = last_day - timedelta(days=catch_up_days - 1)
     async with sessions() as session:
-        # Nearly every pass finds every day closed. Reading the window's closed cadre-days
-        # to learn that held each API process's event loop for a while every minute, and
-        # the check-ins it was serving meanwhile waited (ingest benchmark).
-        if not await queries.any_day_open(session, tenant, first_day, last_day):
-            return 0
         cadres = (
             await session.execute(
                 sa.select(people.c.cadre_id, people.c.registered_on, unit_paths.c.path)
