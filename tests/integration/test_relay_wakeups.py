@@ -22,6 +22,16 @@ pytestmark = [pytest.mark.integration]
 POLL_S = 60.0  # longer than the test: only a notification can wake an idle relay in time
 
 
+def _relay_polling_rarely(url: str, kafka_bootstrap: str) -> OutboxRelay:
+    return OutboxRelay(
+        service="wakeups",
+        database_url=url,
+        kafka_bootstrap=kafka_bootstrap,
+        poll_interval_s=POLL_S,
+        linger_s=0.02,
+    )
+
+
 async def _append(sessions: async_sessionmaker[AsyncSession], tenant: str, name: str) -> None:
     event = sample_event("journal.journal_missed", tenant=tenant, subject=name)
     await append_in_transaction(sessions, name, 0, [event])
@@ -34,13 +44,7 @@ async def test_a_relay_that_was_busy_listens_again_once_idle(
 ) -> None:
     url, _ = spine_db
     tenant = unique_tenant()
-    relay = OutboxRelay(
-        service="wakeups",
-        database_url=url,
-        kafka_bootstrap=kafka_bootstrap,
-        poll_interval_s=POLL_S,
-        linger_s=0.02,
-    )
+    relay = _relay_polling_rarely(url, kafka_bootstrap)
     task = asyncio.create_task(relay.run())
     try:
         await _append(spine_sessions, tenant, "first")  # idle: the notification wakes it
@@ -104,13 +108,7 @@ async def test_a_relay_does_not_sleep_before_an_unnotified_append_commits(
     then, the row would wait for the poll (`POLL_S`)."""
     url, _ = spine_db
     tenant = unique_tenant()
-    relay = OutboxRelay(
-        service="wakeups",
-        database_url=url,
-        kafka_bootstrap=kafka_bootstrap,
-        poll_interval_s=POLL_S,
-        linger_s=0.02,
-    )
+    relay = _relay_polling_rarely(url, kafka_bootstrap)
     task: asyncio.Task[None] | None = None
     try:
         async with spine_sessions() as session, session.begin():
