@@ -16,10 +16,16 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from cadre.attendance.adapters.tables import fences, people, unit_paths, workday_overrides
+from cadre.attendance.adapters.tables import (
+    day_closes,
+    fences,
+    people,
+    unit_paths,
+    workday_overrides,
+)
 from cadre.attendance.entrypoints.app import create_app as create_attendance
 from cadre.attendance.entrypoints.checkins import device_stream
-from cadre.attendance.entrypoints.day_close_job import close_through
+from cadre.attendance.entrypoints.day_close_job import DayClose
 from cadre.attendance.settings import AttendanceSettings
 from cadre.devstack.infra import Infra, create_databases, drop_database
 from cadre.devstack.testing import eventually, read_topic
@@ -29,7 +35,7 @@ from cadre.directory.settings import DirectorySettings
 from cadre.events.auth import JwksVerifier
 from cadre.events.catalogue import AnyEvent
 from cadre.events.consumer import InboundRecord
-from cadre.events.db import migrate_async
+from cadre.events.db import create_engine, migrate_async, session_factory
 from cadre.events.tables import event_store
 from cadre.events.wire import decode, header_map
 
@@ -497,13 +503,14 @@ async def test_day_close_emits_once_even_when_run_again_after_a_restart(
             .where(people.c.tenant == TENANT)
             .values(registered_on=yesterday - timedelta(days=7))
         )
-    first = await close_through(sessions, yesterday, catch_up_days=3)
+    first = await DayClose(sessions, catch_up_days=3).close_through(yesterday)
     assert first > 0
-    assert await close_through(sessions, yesterday, catch_up_days=3) == 0
+    assert await DayClose(sessions, catch_up_days=3).close_through(yesterday) == 0
     # A restarted service: a new app on the same database, with its own engine and start-up.
     restarted = create_attendance(stack.attendance_app.state.runtime.settings)
     async with restarted.router.lifespan_context(restarted):
-        assert await close_through(restarted.state.sessions, yesterday, catch_up_days=3) == 0
+        again = DayClose(restarted.state.sessions, catch_up_days=3)
+        assert await again.close_through(yesterday) == 0
     events = await attendance_events(
         kafka_bootstrap, "cadre20", {"attendance.day_closed"}, 1, since=started
     )
@@ -512,6 +519,54 @@ async def test_day_close_emits_once_even_when_run_again_after_a_restart(
         per_day[event.data.model_dump()["day"]] = per_day.get(event.data.model_dump()["day"], 0) + 1
     assert per_day
     assert set(per_day.values()) == {1}
+
+
+async def test_a_pass_that_finds_nothing_new_reads_only_the_people_yet_closes_a_newcomer(
+    stack: Stack,
+) -> None:
+    runtime = stack.attendance_app.state.runtime
+    engine = create_engine(runtime.settings.effective_database_url)  # its statements alone
+    yesterday = date.today() - timedelta(days=1)
+    day_close = DayClose(session_factory(engine), catch_up_days=3)
+    await day_close.close_through(yesterday)  # whatever was still open
+
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        assert await day_close.close_through(yesterday) == 0
+        read_when_settled = list(statements)
+        async with runtime.sessions() as session, session.begin():  # registered two days ago
+            await session.execute(
+                sa.insert(people).values(
+                    tenant=TENANT,
+                    cadre_id="newcomer",
+                    unit_id="leye",
+                    stationed=False,
+                    active=True,
+                    registered_on=yesterday - timedelta(days=1),
+                )
+            )
+        statements.clear()
+        assert await day_close.close_through(yesterday) == 2
+    finally:
+        await engine.dispose()
+    # The tenants, then each tenant's people (the replica holds other tests' tenants too).
+    assert read_when_settled
+    assert all(statement.startswith("SELECT") for statement in read_when_settled)
+    assert all("FROM people" in statement for statement in read_when_settled)
+    assert any("day_closes" in statement for statement in statements)
+    async with runtime.sessions() as session, session.begin():
+        closed = await session.execute(
+            sa.select(day_closes.c.day).where(day_closes.c.cadre_id == "newcomer")
+        )
+        assert sorted(closed.scalars()) == [yesterday - timedelta(days=1), yesterday]
+        # Gone again, so that the unit's reports in other tests stay as the demo has them.
+        await session.execute(sa.delete(day_closes).where(day_closes.c.cadre_id == "newcomer"))
+        await session.execute(sa.delete(people).where(people.c.cadre_id == "newcomer"))
 
 
 async def test_rebinding_needs_an_admin_then_the_next_phone_binds(stack: Stack) -> None:

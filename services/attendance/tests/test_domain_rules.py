@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cadre.attendance.domain.day_close import close_days, day_status, days_to_close
+from cadre.attendance.domain.day_close import (
+    Checked,
+    after_a_pass,
+    close_days,
+    day_status,
+    days_to_check,
+    days_to_close,
+)
 from cadre.attendance.domain.geo import Fence, haversine_m, within_any
 from cadre.attendance.domain.leave import (
     ChainRule,
@@ -209,13 +216,63 @@ def test_every_cadre_day_gets_exactly_one_status_and_closing_again_emits_nothing
     for cadre, day, mode in check_ins:
         seen.setdefault((cadre, day), set()).add(mode)
 
-    pending = days_to_close(["c1", "c2", "c3"], all_days, closed_first)
+    registered = dict.fromkeys(("c1", "c2", "c3"), all_days[0])
+    candidates = days_to_check(registered, all_days[0], all_days[-1], {})
+    pending = days_to_close(candidates, closed_first)
     statuses = close_days(pending, workday, seen, set(leaves))
     assert set(statuses) | closed_first == {(c, d) for c in ("c1", "c2", "c3") for d in all_days}
     assert not set(statuses) & closed_first, "an already closed day is never closed again"
     assert len(pending) == len(set(pending)) == len(statuses)
-    again = days_to_close(["c1", "c2", "c3"], all_days, closed_first | set(statuses))
+    again = days_to_close(candidates, closed_first | set(statuses))
     assert again == []
+
+
+def test_no_day_before_the_registration_is_a_candidate() -> None:
+    monday = date(2026, 11, 16)
+    registered = {"old": monday - timedelta(days=30), "new": monday + timedelta(days=1)}
+    candidates = days_to_check(registered, monday, monday + timedelta(days=2), {})
+    assert candidates == [
+        ("old", monday),
+        ("new", monday + timedelta(days=1)),
+        ("old", monday + timedelta(days=1)),
+        ("new", monday + timedelta(days=2)),
+        ("old", monday + timedelta(days=2)),
+    ]
+
+
+def test_after_a_pass_only_new_days_new_cadres_and_changed_registrations_are_candidates() -> None:
+    monday, registered_on = date(2026, 11, 16), date(2026, 1, 5)
+    sunday = monday + timedelta(days=6)
+    people = {"a": registered_on, "b": registered_on}
+    checked = {c: after_a_pass(None, r, monday, sunday) for c, r in people.items()}
+    assert days_to_check(people, monday, sunday, checked) == []
+    # The next day's pass: its window has moved on by a day, and only that day is new.
+    next_monday = sunday + timedelta(days=1)
+    window = (monday + timedelta(days=1), next_monday)
+    assert days_to_check(people, *window, checked) == [("a", next_monday), ("b", next_monday)]
+    # A newcomer, and a cadre whose registration moved: all of their window.
+    moved = people | {"b": registered_on - timedelta(days=1), "c": registered_on}
+    candidates = days_to_check(moved, *window, checked)
+    assert {c for c, _ in candidates} == {"a", "b", "c"}
+    assert [d for c, d in candidates if c == "b"] == [d for c, d in candidates if c == "c"]
+    assert len([d for c, d in candidates if c == "c"]) == 7
+    # A window moved back (a clock set back): the days before the checked ones are new.
+    earlier = (monday - timedelta(days=2), sunday - timedelta(days=2))
+    assert days_to_check(people, *earlier, checked) == [
+        (c, d) for d in (monday - timedelta(days=2), monday - timedelta(days=1)) for c in "ab"
+    ]
+
+
+def test_what_two_passes_checked_joins_when_their_windows_meet() -> None:
+    day, registered_on = date(2026, 11, 16), date(2026, 1, 5)
+    week = after_a_pass(None, registered_on, day, day + timedelta(days=6))
+    assert after_a_pass(week, registered_on, day + timedelta(days=7), day + timedelta(days=9)) == (
+        Checked(registered_on, day, day + timedelta(days=9))
+    )
+    apart = after_a_pass(week, registered_on, day + timedelta(days=8), day + timedelta(days=9))
+    assert apart == Checked(registered_on, day + timedelta(days=8), day + timedelta(days=9))
+    moved = after_a_pass(week, registered_on - timedelta(days=1), day, day)
+    assert moved == Checked(registered_on - timedelta(days=1), day, day)
 
 
 def test_a_tenant_table_comes_from_settings_and_others_keep_the_default() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from cadre.events.vocabulary import CheckInMode, DayStatus
+
+ONE_DAY = timedelta(days=1)
 
 
 def day_status(workday: bool, modes: Collection[CheckInMode], on_leave: bool) -> DayStatus:
@@ -21,18 +24,66 @@ def day_status(workday: bool, modes: Collection[CheckInMode], on_leave: bool) ->
     return DayStatus.ABSENT
 
 
-def days_to_close(
-    cadres: Iterable[str],
-    days: Iterable[date],
-    already_closed: Collection[tuple[str, date]],
+@dataclass(frozen=True)
+class Checked:
+    """Days from `first` to `last` of one cadre, registered on `registered_on`, are known
+    closed (or before the registration, so never to close). A closed day stays closed, so
+    this holds until the cadre's registration day changes."""
+
+    registered_on: date
+    first: date
+    last: date
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+
+def days_to_check(
+    registered_on: Mapping[str, date],
+    first_day: date,
+    last_day: date,
+    checked: Mapping[str, Checked],
 ) -> list[tuple[str, date]]:
-    """The cadre-days still to close, in a stable order; closed ones are never closed again."""
-    return [
-        (c, d)
-        for d in sorted(set(days))
-        for c in sorted(set(cadres))
-        if (c, d) not in already_closed
-    ]
+    """The cadre-days from `first_day` to `last_day` that may still be open, by day and
+    then cadre: none before a cadre's registration, and none a previous pass checked under
+    the same registration day."""
+    cadres = sorted(registered_on)
+    candidates: list[tuple[str, date]] = []
+    day = first_day
+    while day <= last_day:
+        for cadre in cadres:
+            known = checked.get(cadre)
+            if day < registered_on[cadre] or (
+                known is not None
+                and known.registered_on == registered_on[cadre]
+                and known.covers(day)
+            ):
+                continue
+            candidates.append((cadre, day))
+        day += ONE_DAY
+    return candidates
+
+
+def days_to_close(
+    candidates: Iterable[tuple[str, date]], already_closed: Collection[tuple[str, date]]
+) -> list[tuple[str, date]]:
+    """The candidates still to close, in their order; closed ones are never closed again."""
+    return [cadre_day for cadre_day in candidates if cadre_day not in already_closed]
+
+
+def after_a_pass(
+    previous: Checked | None, registered_on: date, first_day: date, last_day: date
+) -> Checked:
+    """What is known of a cadre once a pass closed every open day from `first_day` to
+    `last_day`: that, joined to what was known before when the two meet."""
+    if (
+        previous is not None
+        and previous.registered_on == registered_on
+        and previous.first <= last_day + ONE_DAY
+        and previous.last >= first_day - ONE_DAY
+    ):
+        return Checked(registered_on, min(previous.first, first_day), max(previous.last, last_day))
+    return Checked(registered_on, first_day, last_day)
 
 
 def close_days(
