@@ -527,6 +527,12 @@ async def test_a_pass_that_finds_nothing_new_reads_only_the_people_yet_closes_a_
     runtime = stack.attendance_app.state.runtime
     engine = create_engine(runtime.settings.effective_database_url)  # its statements alone
     yesterday = date.today() - timedelta(days=1)
+    async with runtime.sessions() as session, session.begin():  # with days to close
+        await session.execute(
+            sa.update(people)
+            .where(people.c.tenant == TENANT)
+            .values(registered_on=yesterday - timedelta(days=7))
+        )
     day_close = DayClose(session_factory(engine), catch_up_days=3)
     await day_close.close_through(yesterday)  # whatever was still open
 
