@@ -138,15 +138,18 @@ class DirectoryReplica:
                 return False
         return True
 
+    @property
+    def unit_of_person(self) -> sa.ColumnElement[bool]:
+        """How `people` joins `unit_paths`: a person's row to their unit's path."""
+        people, units = self.people, self.unit_paths
+        return sa.and_(units.c.tenant == people.c.tenant, units.c.unit_id == people.c.unit_id)
+
     def members_with_paths(self, tenant: str) -> sa.Select[tuple[str, str, str, bool]]:
         """(cadre_id, unit_id, unit path, active) of the tenant's people."""
         people, units = self.people, self.unit_paths
         return (
             sa.select(people.c.cadre_id, people.c.unit_id, units.c.path, people.c.active)
-            .join(
-                units,
-                sa.and_(units.c.tenant == people.c.tenant, units.c.unit_id == people.c.unit_id),
-            )
+            .join(units, self.unit_of_person)
             .where(people.c.tenant == tenant)
         )
 
@@ -160,11 +163,7 @@ class DirectoryReplica:
         row = (
             await session.execute(
                 sa.select(people, units.c.path)
-                .join(
-                    units,
-                    sa.and_(units.c.tenant == people.c.tenant, units.c.unit_id == people.c.unit_id),
-                    isouter=True,
-                )
+                .join(units, self.unit_of_person, isouter=True)
                 .where(people.c.tenant == tenant, people.c.cadre_id == cadre_id)
             )
         ).first()

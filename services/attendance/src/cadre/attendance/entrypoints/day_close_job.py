@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cadre.attendance.adapters import queries
-from cadre.attendance.adapters.tables import check_ins, day_closes, leaves, people, unit_paths
+from cadre.attendance.adapters.tables import (
+    REPLICA,
+    check_ins,
+    day_closes,
+    leaves,
+    people,
+    unit_paths,
+)
 from cadre.attendance.domain.day_close import (
     Checked,
     after_a_pass,
@@ -61,14 +68,7 @@ class DayClose:
             cadres = (
                 await session.execute(
                     sa.select(people.c.cadre_id, people.c.registered_on, unit_paths.c.path)
-                    .join(
-                        unit_paths,
-                        sa.and_(
-                            unit_paths.c.tenant == people.c.tenant,
-                            unit_paths.c.unit_id == people.c.unit_id,
-                        ),
-                        isouter=True,
-                    )
+                    .join(unit_paths, REPLICA.unit_of_person, isouter=True)
                     .where(people.c.tenant == tenant, people.c.active)
                 )
             ).all()
@@ -88,7 +88,7 @@ class DayClose:
             pending = days_to_close(candidates, done)
             evidence = await _evidence(session, tenant, since, last_day) if pending else None
         paths = {c.cadre_id: c.path or "/unknown" for c in cadres}
-        closed = await self._close(tenant, pending, paths, evidence) if evidence else 0
+        closed = 0 if evidence is None else await self._close(tenant, pending, paths, evidence)
         for cadre, registered in registered_on.items():  # only once every append is done
             checked[cadre] = after_a_pass(checked.get(cadre), registered, first_day, last_day)
         return closed

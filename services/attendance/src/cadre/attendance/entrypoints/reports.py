@@ -14,6 +14,7 @@ from openpyxl import Workbook
 from pydantic import BaseModel, ConfigDict, Field
 
 from cadre.attendance.adapters.tables import (
+    REPLICA,
     check_ins,
     day_closes,
     devices,
@@ -117,13 +118,7 @@ async def _members(request: Request, tenant: str, path: str) -> list[Any]:
         rows = (
             await session.execute(
                 sa.select(people.c.cadre_id, people.c.stationed, unit_paths.c.path)
-                .join(
-                    unit_paths,
-                    sa.and_(
-                        unit_paths.c.tenant == people.c.tenant,
-                        unit_paths.c.unit_id == people.c.unit_id,
-                    ),
-                )
+                .join(unit_paths, REPLICA.unit_of_person)
                 .where(people.c.tenant == tenant, people.c.active)
             )
         ).all()

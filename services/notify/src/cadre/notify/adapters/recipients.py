@@ -27,12 +27,7 @@ async def leaders_over(session: AsyncSession, tenant: str, path: str) -> list[Ca
     """Active leaders of the unit at `path` and of every unit above it."""
     rows = await session.execute(
         sa.select(people.c.cadre_id, unit_paths.c.path, people.c.leader_level)
-        .join(
-            unit_paths,
-            sa.and_(
-                unit_paths.c.tenant == people.c.tenant, unit_paths.c.unit_id == people.c.unit_id
-            ),
-        )
+        .join(unit_paths, REPLICA.unit_of_person)
         .where(
             people.c.tenant == tenant,
             people.c.active,
