@@ -23,6 +23,7 @@ from cadre.attendance.adapters.tables import (
     unit_paths,
 )
 from cadre.attendance.domain.day_close import (
+    ONE_DAY,
     Checked,
     after_a_pass,
     close_days,
@@ -159,7 +160,7 @@ async def _evidence(session: AsyncSession, tenant: str, since: date, last_day: d
         day = max(r.starts_on, since)
         while day <= min(r.ends_on, last_day):
             on_leave.add((r.cadre_id, day))
-            day += timedelta(days=1)
+            day += ONE_DAY
     return _Evidence(await queries.calendar(session, tenant), seen, on_leave)
 
 
@@ -169,7 +170,7 @@ async def run_day_close(
     zone = ZoneInfo(settings.default_timezone)
     day_close = DayClose(sessions, settings.day_close_catch_up_days)
     while True:
-        yesterday = datetime.now(zone).date() - timedelta(days=1)
+        yesterday = datetime.now(zone).date() - ONE_DAY
         try:
             closed = await day_close.close_through(yesterday)
             if closed:
