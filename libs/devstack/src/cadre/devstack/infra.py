@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -26,6 +27,8 @@ PROCESSES = (*SERVICES, "dashboard")
 EVENT_TOPIC_PARTITIONS = 6
 # Replays read the whole log, so event topics never expire (DESIGN section 3).
 REPLAY_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+# The longest Unix-domain socket path Linux accepts (`sun_path` is 108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
 
 Reporter = Callable[[str], None]
 
@@ -53,6 +56,17 @@ class Infra:
 
     def pg_url(self, database: str, driver: str = "postgresql+asyncpg") -> str:
         return f"{driver}://{PG_USER}@127.0.0.1:{ports.postgres_port()}/{database}"
+
+    def pg_local_url(self, database: str, driver: str = "postgresql+asyncpg") -> str:
+        """`pg_url` over the server's Unix-domain socket, for processes on this machine; the
+        TCP `pg_url` when this stack's server has no socket there (a server found already
+        running may keep its socket elsewhere) or its path is too long for a socket."""
+        assert self.postgres is not None
+        socket = self.postgres.socket_path
+        if len(str(socket)) > MAX_SOCKET_PATH or not socket.exists():
+            return self.pg_url(database, driver)
+        host = quote(str(self.postgres.socket_directory), safe="/")
+        return f"{driver}://{PG_USER}@/{database}?host={host}&port={self.postgres.port}"
 
     @property
     def redis_url(self) -> str:

@@ -54,6 +54,15 @@ class PostgresServer(LocalServer):
         # Resolved: as root the home may be a link to a place the postgres user can reach.
         return self.home.resolve() / "data"
 
+    @property
+    def socket_directory(self) -> Path:
+        """Where the server puts its Unix-domain socket (`unix_socket_directories`)."""
+        return self.home.resolve()
+
+    @property
+    def socket_path(self) -> Path:
+        return self.socket_directory / f".s.PGSQL.{self.port}"
+
     def _own(self) -> None:
         """As root, hand the data to the `postgres` user, moving it somewhere that user can
         reach when the stack dir sits below a private directory (for example /root)."""
@@ -110,7 +119,7 @@ class PostgresServer(LocalServer):
                 )
         settings = {
             "listen_addresses": "127.0.0.1",
-            "unix_socket_directories": str(self.home.resolve()),
+            "unix_socket_directories": str(self.socket_directory),
             "max_connections": "300",
             "shared_buffers": "256MB",
             "log_min_messages": "warning",

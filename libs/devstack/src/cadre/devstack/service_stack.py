@@ -61,7 +61,11 @@ def service_stack(
     logs: Path,
     names: Sequence[str] = SERVICES,
     extra_env: Mapping[str, str] | None = None,
+    *,
+    database_over_socket: bool = False,
 ) -> Iterator[ServiceStack]:
+    """`database_over_socket`: the services reach PostgreSQL over its Unix-domain socket
+    (`Infra.pg_local_url`), as services on the database's own machine would."""
     admin = infra.pg_url("postgres", "postgresql")
     suffix = uuid.uuid4().hex[:8]
     ports = {name: free_port() for name in names}
@@ -86,7 +90,9 @@ def service_stack(
                 env[f"CADRE_{name.upper()}_DIRECTORY_URL"] = urls["directory"]
             if database is not None:
                 asyncio.run(create_databases(admin, [database]))
-                env[f"CADRE_{name.upper()}_DATABASE_URL"] = infra.pg_url(database)
+                env[f"CADRE_{name.upper()}_DATABASE_URL"] = (
+                    infra.pg_local_url(database) if database_over_socket else infra.pg_url(database)
+                )
             service = RunningService(
                 name,
                 urls[name],
