@@ -302,13 +302,14 @@ async def _lag(admin: AIOKafkaAdminClient, ends_of: AIOKafkaConsumer, group: str
     second): over every partition of the topics it has committed on, a partition it has
     not committed on yet counting from the start."""
     committed = await admin.list_consumer_group_offsets(group)
-    topics = {tp.topic for tp in committed}
-    await ends_of._client.force_metadata_update()
-    partitions = [
-        TopicPartition(topic, number)
-        for topic in sorted(topics)
-        for number in sorted(ends_of.partitions_for_topic(topic) or ())
-    ]
+    topics = sorted({tp.topic for tp in committed})
+    if not topics:  # nothing committed yet (an empty list would describe every topic)
+        return 0
+    partitions = sorted(
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in await admin.describe_topics(topics)
+        for partition in topic["partitions"]
+    )
     ends = await ends_of.end_offsets(partitions)
     return sum(
         max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in partitions
