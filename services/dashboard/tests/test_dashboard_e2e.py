@@ -12,7 +12,7 @@ import io
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,7 @@ class Guarded:
     context: BrowserContext
     page: Page
     foreign: list[str]
+    streams: list[str] = field(default_factory=list)  # how each live-stream request ended
 
 
 def guarded_context(browser: Browser, *, bypass_csp: bool = False) -> Guarded:
@@ -152,7 +153,18 @@ def guarded_context(browser: Browser, *, bypass_csp: bool = False) -> Guarded:
 
     context.route("**/*", guard)
     context.set_default_timeout(TIMEOUT_MS)
-    return Guarded(context, context.new_page(), foreign)
+    guarded = Guarded(context, context.new_page(), foreign)
+    guarded.page.on(
+        "response",
+        lambda r: guarded.streams.append(f"{r.status}") if r.url.endswith("/v1/stream") else None,
+    )
+    guarded.page.on(
+        "requestfailed",
+        lambda r: (
+            guarded.streams.append(f"failed: {r.failure}") if r.url.endswith("/v1/stream") else None
+        ),
+    )
+    return guarded
 
 
 @pytest.fixture
@@ -182,6 +194,26 @@ def log_in(page: Page, platform: Platform, username: str = "orgadmin") -> None:
     page.fill("input[name=tenant]", platform.tenant)
     page.click("button[type=submit]")
     expect(page.get_by_test_id("logout")).to_be_visible()
+
+
+def expect_live(platform: Platform, guarded: Guarded, timeout_ms: float = 5_000) -> None:
+    """The page's live stream is open; if not, the failure says how each stream request
+    ended and what the dashboard and notify logged."""
+    try:
+        expect(guarded.page.get_by_test_id("live-status")).to_have_attribute(
+            "data-state", "on", timeout=timeout_ms
+        )
+    except AssertionError as failure:
+        logged = [
+            line
+            for name in ("dashboard", "notify")
+            for line in platform.stack[name].log_file.read_text(errors="replace").splitlines()
+            if '"level": "warning"' in line or '"level": "error"' in line or "stream" in line
+        ]
+        raise AssertionError(
+            f"the live stream did not open; its requests ended: {guarded.streams}; "
+            f"logged: {logged[-20:]}"
+        ) from failure
 
 
 def radar_series(page: Page) -> list[list[float]]:
@@ -313,7 +345,7 @@ def test_a_light_change_appears_live_without_a_reload(platform: Platform, guarde
     page = guarded.page
     log_in(page, platform)
     page.goto(f"{platform.url}/#/unit/pingle")
-    expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "on")
+    expect_live(platform, guarded)
     row = page.locator("[data-testid=light-list] tr[data-cadre=cadre7]")
     expect(page.get_by_test_id("count-green")).to_be_visible()
     expect(row).to_have_count(0)
@@ -486,6 +518,11 @@ def test_a_service_that_is_down_shows_a_message_on_its_panels_only(
         scoring.start()
         page.get_by_test_id("radar-panel").get_by_role("button").click()
         expect(page.locator("[data-testid=radar] canvas")).to_be_visible()
+        # The page keeps trying its live stream (at most every 15 s) and picks notify up
+        # again without a reload.
+        notify.start()
+        expect_live(platform, guarded, timeout_ms=20_000)
+        expect(page.locator("#live-error")).to_be_hidden()
     finally:
         for service in (scoring, notify):
             if service.process is None:

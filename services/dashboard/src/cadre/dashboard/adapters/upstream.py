@@ -99,12 +99,22 @@ class Upstreams:
         try:
             response = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
+            log.warning("upstream stream failed", service=service, path=path, error=repr(exc))
             raise unavailable(service, type(exc).__name__) from exc
         try:
-            if response.status_code >= 500:
-                raise unavailable(service, f"status {response.status_code}")
             if response.status_code >= 400:
                 await response.aread()
+                # Logged with the body, since the page only learns that its stream closed.
+                report = log.warning if response.status_code >= 500 else log.info
+                report(
+                    "upstream stream refused",
+                    service=service,
+                    path=path,
+                    status=response.status_code,
+                    body=response.text[:300],
+                )
+                if response.status_code >= 500:
+                    raise unavailable(service, f"status {response.status_code}")
                 raise _passed_on(service, response)
             yield response
         finally:

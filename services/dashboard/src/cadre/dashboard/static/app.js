@@ -4,6 +4,10 @@ import { has, language, reason, setLanguage, t } from "./i18n.js";
 
 const DIMENSIONS = ["politics", "discipline", "learning", "communication", "responsibility"];
 const LIGHT_KINDS = ["light_changed", "light_changed_in_unit"];
+// A refused stream is opened again soon (a passing hiccup heals in a second), then less and
+// less often while notify stays away, so a down service is not hammered by every page.
+const STREAM_RETRY_FIRST_MS = 1000;
+const STREAM_RETRY_MAX_MS = 15000;
 const NOTIFICATION_KINDS = [
   ...LIGHT_KINDS, "ranking_showcased", "ranking_bottom", "ranking_mentor", "ranking_published",
   "journal_missed", "leave_awaiting", "leave_approved", "leave_rejected", "task_assigned",
@@ -11,7 +15,7 @@ const NOTIFICATION_KINDS = [
   "remind_task_due",
 ];
 
-const state = { session: null, route: null, stream: null, onLight: null };
+const state = { session: null, route: null, stream: null, onLight: null, streamRetryMs: STREAM_RETRY_FIRST_MS };
 // Tests and curious operators read the charts back through ECharts' API.
 window.cadreDashboard = { charts: {}, state };
 
@@ -540,6 +544,7 @@ function startStream() {
   const source = new EventSource("/v1/stream");
   state.stream = source;
   source.onopen = () => {
+    state.streamRetryMs = STREAM_RETRY_FIRST_MS;
     setLive(true, "live.on");
     document.getElementById("live-error").hidden = true;
   };
@@ -560,7 +565,8 @@ function startStream() {
       error.hidden = false;
       error.textContent = t("live.unavailable");
       state.stream = null;
-      state.retryTimer = setTimeout(startStream, 5000);
+      state.retryTimer = setTimeout(startStream, state.streamRetryMs);
+      state.streamRetryMs = Math.min(state.streamRetryMs * 2, STREAM_RETRY_MAX_MS);
     }
   };
 }
