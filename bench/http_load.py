@@ -17,10 +17,12 @@ from urllib.parse import urlsplit
 
 import httptools
 
-# Under uvicorn's keep-alive timeout (5 s). A request sent on a connection the server is
+from cadre.events.service import POOLED_CONNECTION_MAX_IDLE_S
+
+# Under the services' keep-alive timeout. A request sent on a connection the server is
 # closing for idleness at that moment is reset (16 of 90,000 in one ingest run). The pool
 # grows to its limit in a burst, and the connections it then leaves idle time out.
-MAX_IDLE_S = 4.0
+MAX_IDLE_S = float(POOLED_CONNECTION_MAX_IDLE_S)
 
 
 class HttpError(Exception):

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from cadre.events.service import POOLED_CONNECTION_MAX_IDLE_S
+
 Reporter = Callable[[str], None]
 PASSWORD = "demo"  # noqa: S105 (the documented demo login)
 CADRES = [f"cadre{n}" for n in range(1, 21)]
@@ -47,7 +49,10 @@ class DemoClient:
     def __init__(self, urls: Mapping[str, str], tenant: str, timeout_s: float = 10.0) -> None:
         self.urls = dict(urls)
         self.tenant = tenant
-        self.http = httpx.Client(timeout=timeout_s)
+        # Idle connections retired before the services would close them (see the constant).
+        self.http = httpx.Client(
+            timeout=timeout_s, limits=httpx.Limits(keepalive_expiry=POOLED_CONNECTION_MAX_IDLE_S)
+        )
         self.tokens: dict[str, str] = {}
         self.counts = DemoCounts(Counter(), Counter())
 

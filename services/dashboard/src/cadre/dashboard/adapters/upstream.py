@@ -15,6 +15,7 @@ import httpx
 
 from cadre.events.logging import get_logger
 from cadre.events.problems import Problem
+from cadre.events.service import POOLED_CONNECTION_MAX_IDLE_S
 
 log = get_logger(__name__)
 PAGE_LIMIT = 500
@@ -33,7 +34,14 @@ class Upstreams:
     def __init__(self, urls: Mapping[str, str], timeout_s: float) -> None:
         self.urls = dict(urls)
         self.timeout_s = timeout_s
-        self.client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        self.client = httpx.AsyncClient(
+            timeout=timeout_s,
+            follow_redirects=False,
+            # httpx keeps idle connections 5 s, as long as the services do: one reused at
+            # that moment could be closed under the request (503 for the panel, or a live
+            # stream refused). Retiring them a second sooner leaves no such moment.
+            limits=httpx.Limits(keepalive_expiry=POOLED_CONNECTION_MAX_IDLE_S),
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()

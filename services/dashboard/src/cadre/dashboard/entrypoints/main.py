@@ -3,6 +3,7 @@ import uvicorn
 from cadre.dashboard.entrypoints.app import create_app
 from cadre.dashboard.settings import DashboardSettings
 from cadre.events.logging import configure_logging
+from cadre.events.service import HTTP_KEEP_ALIVE_S
 
 
 def run() -> None:
@@ -15,6 +16,7 @@ def run() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=HTTP_KEEP_ALIVE_S,
     )
 
 
