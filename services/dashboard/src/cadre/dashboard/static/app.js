@@ -536,6 +536,7 @@ function stopStream() {
   state.stream?.close();
   state.stream = null;
   clearTimeout(state.retryTimer);
+  state.streamRetryMs = STREAM_RETRY_FIRST_MS; // the next session starts afresh
 }
 
 function startStream() {
