@@ -5,10 +5,8 @@ lost one."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 import bench.ingest
 from bench.http_load import HttpPool
 from bench.ingest import Load, checked_in_ids, reconcile
+from cadre.devstack.testing import JsonHandler, LocalHttpServer, local_http_server
 from cadre.events.samples import sample_event
 from cadre.events.wire import encode
 
@@ -46,43 +45,23 @@ def test_a_lost_check_in_shows_even_when_an_unanswered_one_made_the_counts_equal
     assert reconcile(answered, answered) == {"lost_events": 0, "unanswered_in_kafka": 0}
 
 
-class _CheckIns(BaseHTTPRequestHandler):
+class _CheckIns(JsonHandler):
     """201 with a check-in id, 422 for a refused phone, or an answer too late to count."""
-
-    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if body["device_id"] == "slow":
             time.sleep(0.5)
-        status = 422 if body["device_id"] == "refused" else 201
-        document = (
-            {"code": "device-mismatch"} if status == 422 else {"check_in_id": f"ci-{body['n']}"}
-        )
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # the late answer's client has gone: its broken pipe is expected
+        if body["device_id"] == "refused":
+            self.answer(422, {"code": "device-mismatch"})
+        else:
+            self.answer(201, {"check_in_id": f"ci-{body['n']}"})
 
 
 @pytest.fixture
 def attendance() -> Iterator[str]:
-    httpd = _Server(("127.0.0.1", 0), _CheckIns)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    host, port = httpd.server_address[:2]
-    yield f"http://{host!s}:{port}"
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http_server(LocalHttpServer, _CheckIns) as server:
+        yield server.url
 
 
 async def test_the_load_acknowledges_only_the_check_ins_answered_2xx_in_time(

@@ -1,15 +1,20 @@
 """Test support for suites that run against the real servers: a projection table that
-counts how often each event was applied (so a double apply is visible), and polling helpers."""
+counts how often each event was applied (so a double apply is visible), polling helpers,
+and a small local HTTP server for testing HTTP clients."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -120,6 +125,63 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.5)
+
+
+class LocalHttpServer(ThreadingHTTPServer):
+    """A threaded HTTP server on a free port of 127.0.0.1 (`local_http_server`), counting
+    the connections it accepted, for tests of HTTP clients."""
+
+    connections = 0
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # a client that left is no error
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A `LocalHttpServer`'s handler: keeps connections alive (HTTP/1.1), answers JSON and
+    logs nothing."""
+
+    protocol_version = "HTTP/1.1"
+    server: LocalHttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections += 1
+
+    def answer(self, status: int, document: Any, headers: Mapping[str, str] | None = None) -> None:
+        data = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+ServerT = TypeVar("ServerT", bound=LocalHttpServer)
+
+
+@contextmanager
+def local_http_server(server_class: type[ServerT], handler: type[JsonHandler]) -> Iterator[ServerT]:
+    """A `server_class` (a `LocalHttpServer`) serving `handler` on a free local port, in a
+    background thread, until the block ends."""
+    server = server_class(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 async def no_dead_letters(
